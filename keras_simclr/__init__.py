@@ -1,0 +1,15 @@
+"""keras-simclr: SimCLR self-supervised contrastive pretraining for Keras 3.
+
+import keras_simclr as ks
+"""
+
+from keras_simclr import (
+    backend,  # noqa: F401  (selects the TensorFlow backend)
+    layers,
+    losses,
+    optimizers,
+)
+
+__version__ = "0.1.0"
+
+__all__ = ["layers", "losses", "optimizers"]

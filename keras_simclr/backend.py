@@ -1,0 +1,28 @@
+"""Backend set-up shared by every module.
+
+keras-simclr's training step, distribution and data pipelines are written for
+TensorFlow, so the package selects the TensorFlow backend when the user has not
+chosen one, and refuses clearly when another backend is already active.
+"""
+
+import os
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+
+
+def require_tensorflow_backend(what):
+    """Raises a clear error when Keras runs on a backend other than TensorFlow.
+
+    Args:
+        what: the feature that needs TensorFlow, for the message.
+    """
+    if keras.backend.backend() != "tensorflow":
+        raise RuntimeError(
+            f"{what} needs the TensorFlow Keras backend (tf.distribute, tf.data "
+            f"and the TensorFlow train_step). Received: KERAS_BACKEND="
+            f"{keras.backend.backend()!r}. Set KERAS_BACKEND=tensorflow before "
+            "importing keras."
+        )
