@@ -3,13 +3,9 @@
 import keras_simclr as ks
 """
 
-from keras_simclr import (
-    backend,  # noqa: F401  (selects the TensorFlow backend)
-    layers,
-    losses,
-    optimizers,
-)
+from keras_simclr import backend  # noqa: F401  (selects the TensorFlow backend)
+from keras_simclr import layers, losses, models, optimizers, visualize
 
 __version__ = "0.1.0"
 
-__all__ = ["layers", "losses", "optimizers"]
+__all__ = ["layers", "losses", "models", "optimizers", "visualize"]

@@ -1,0 +1,177 @@
+"""Batched random resized crop with horizontal flip (Inception-style crop)."""
+
+import math
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+
+def _check_range(name, value, low_bound):
+    if len(value) != 2 or not low_bound < value[0] <= value[1]:
+        raise ValueError(
+            f"`{name}` must be a pair (low, high) with {low_bound} < low <= high. "
+            f"Received: {name}={value}"
+        )
+
+
+@keras.saving.register_keras_serializable(package="keras_simclr")
+class RandomResizedCrop(keras.layers.Layer):
+    """Crops a random area and aspect ratio of each image, resized to a square.
+
+    Reference: Chen et al., 2020, Appendix A: "random crop with resize [...] a
+    random patch of the image is selected, with an area uniformly sampled
+    between 8% and 100% of that of the original image, and an aspect ratio
+    logarithmically sampled between 3/4 and 4/3. This patch is then resized to
+    the original image size. [...] random horizontal flip".
+
+    Each image draws its own box: `attempts` candidate (area, log-aspect)
+    pairs, the first that fits inside the image is kept (the whole image if
+    none fits, as torchvision does after its 10 tries), then a uniform position.
+    The whole batch is cropped by one `tf.image.crop_and_resize` call (bilinear)
+    and a flip is a box with its x-coordinates swapped, so it costs nothing.
+    With `training=False` the central square is resized instead.
+
+    Args:
+        image_size: int, side of the square output.
+        crop_area: (low, high) fraction of the image area. Defaults to
+            (0.08, 1.0).
+        aspect_ratio: (low, high) width/height ratio, sampled log-uniformly.
+            Defaults to (3/4, 4/3).
+        flip: bool, random horizontal flip with probability 0.5. Defaults to
+            True.
+        attempts: int, candidate boxes per image. Defaults to 10.
+        seed: int or None.
+        **kwargs: passed to `keras.layers.Layer`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> crop = RandomResizedCrop(16, seed=0)
+    >>> crop(np.zeros((2, 40, 30, 3), "uint8")).shape
+    TensorShape([2, 16, 16, 3])
+    """
+
+    def __init__(
+        self,
+        image_size,
+        crop_area=(0.08, 1.0),
+        aspect_ratio=(3 / 4, 4 / 3),
+        flip=True,
+        attempts=10,
+        seed=None,
+        **kwargs,
+    ):
+        kwargs.setdefault("dtype", "float32")
+        super().__init__(**kwargs)
+        if int(image_size) != image_size or image_size < 1:
+            raise ValueError(
+                f"`image_size` must be a positive int. Received: image_size={image_size}"
+            )
+        _check_range("crop_area", crop_area, 0.0)
+        _check_range("aspect_ratio", aspect_ratio, 0.0)
+        if crop_area[1] > 1:
+            raise ValueError(
+                f"`crop_area` must be within (0, 1]. Received: {crop_area}"
+            )
+        self.image_size = int(image_size)
+        self.crop_area = tuple(crop_area)
+        self.aspect_ratio = tuple(aspect_ratio)
+        self.flip = flip
+        self.attempts = attempts
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.supports_jit = False
+
+    def sample_boxes(self, batch_size, height, width):
+        """Normalised `[y1, x1, y2, x2]` boxes, `(batch_size, 4)` float32."""
+        shape = (batch_size, self.attempts)
+        area = keras.random.uniform(
+            shape, self.crop_area[0], self.crop_area[1], seed=self.seed_generator
+        )
+        log_ratio = keras.random.uniform(
+            shape,
+            math.log(self.aspect_ratio[0]),
+            math.log(self.aspect_ratio[1]),
+            seed=self.seed_generator,
+        )
+        ratio = ops.exp(log_ratio)
+        # Crop sides as fractions of the image sides.
+        pixels = ops.cast(height * width, "float32")
+        box_width = ops.sqrt(area * pixels * ratio) / ops.cast(width, "float32")
+        box_height = ops.sqrt(area * pixels / ratio) / ops.cast(height, "float32")
+        fits = ops.logical_and(box_width <= 1.0, box_height <= 1.0)  # (B, attempts)
+        first = ops.expand_dims(ops.argmax(ops.cast(fits, "int32"), axis=1), 1)
+        any_fits = ops.any(fits, axis=1)
+        box_width = ops.where(
+            any_fits, ops.take_along_axis(box_width, first, axis=1)[:, 0], 1.0
+        )
+        box_height = ops.where(
+            any_fits, ops.take_along_axis(box_height, first, axis=1)[:, 0], 1.0
+        )
+        offsets = keras.random.uniform((batch_size, 2), seed=self.seed_generator)
+        y1 = offsets[:, 0] * (1.0 - box_height)
+        x1 = offsets[:, 1] * (1.0 - box_width)
+        y2, x2 = y1 + box_height, x1 + box_width
+        if self.flip:
+            # crop_and_resize flips a box whose x1 > x2.
+            flipped = (
+                keras.random.uniform((batch_size,), seed=self.seed_generator) < 0.5
+            )
+            x1, x2 = ops.where(flipped, x2, x1), ops.where(flipped, x1, x2)
+        return ops.stack([y1, x1, y2, x2], axis=1)
+
+    def central_boxes(self, batch_size, height, width):
+        """Boxes of the largest central square, `(batch_size, 4)` float32.
+
+        `crop_and_resize` maps normalised 0 and 1 to the first and last pixel
+        centres, so the box spans pixel centres `offset … offset + side - 1`:
+        at `image_size == side` the output is exactly the central pixels.
+        """
+        height, width = ops.cast(height, "float32"), ops.cast(width, "float32")
+        side = ops.minimum(height, width)
+        top, left = (height - side) // 2, (width - side) // 2
+        last_row, last_column = ops.maximum(height - 1, 1), ops.maximum(width - 1, 1)
+        box = ops.stack(
+            [
+                top / last_row,
+                left / last_column,
+                (top + side - 1) / last_row,
+                (left + side - 1) / last_column,
+            ]
+        )
+        return ops.tile(box[None, :], (batch_size, 1))
+
+    def build(self, input_shape):
+        self.built = True
+
+    def call(self, images, training=True):
+        shape = ops.shape(images)
+        batch_size, height, width = shape[0], shape[1], shape[2]
+        if training:
+            boxes = self.sample_boxes(batch_size, height, width)
+        else:
+            boxes = self.central_boxes(batch_size, height, width)
+        return tf.image.crop_and_resize(
+            images,
+            boxes,
+            tf.range(batch_size),
+            (self.image_size, self.image_size),
+        )  # (B, image_size, image_size, C) float32
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.image_size, self.image_size, input_shape[-1])
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "image_size": self.image_size,
+                "crop_area": self.crop_area,
+                "aspect_ratio": self.aspect_ratio,
+                "flip": self.flip,
+                "attempts": self.attempts,
+                "seed": self.seed,
+            }
+        )
+        return config

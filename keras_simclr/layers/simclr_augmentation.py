@@ -1,0 +1,158 @@
+"""SimCLR's data augmentation: one random view of each image of a batch."""
+
+import keras
+from keras import ops
+
+from keras_simclr.layers.random_color_distortion import RandomColorDistortion
+from keras_simclr.layers.random_gaussian_blur import RandomGaussianBlur
+from keras_simclr.layers.random_resized_crop import RandomResizedCrop
+
+
+def _offset_seed(seed, offset):
+    return None if seed is None else seed + offset
+
+
+@keras.saving.register_keras_serializable(package="keras_simclr")
+class SimCLRAugmentation(keras.layers.Layer):
+    """Maps a batch of images to ONE SimCLR view each; call it twice for two views.
+
+    Reference: Chen et al., 2020, Section 3: "we sequentially apply three simple
+    augmentations: random cropping followed by resize back to the original
+    size, random color distortions, and random Gaussian blur."
+
+    The pipeline is `RandomResizedCrop` (with flip) → `RandomColorDistortion` →
+    `RandomGaussianBlur`, each batched: every image draws its own parameters and
+    the batch is processed by a handful of tensor ops (no per-image loop), so
+    it runs in `tf.data.Dataset.map` on the CPU or inside a model on device.
+
+    Inputs are `(B, H, W, C)` (or one `(H, W, C)` image) in `value_range`, uint8
+    or float. `C = 3` is RGB; `C = 1` (grayscale) is converted to RGB by
+    repeating the channel; any other channel count raises `ValueError`. Output
+    is float32 in [0, 1], `(B, image_size, image_size, 3)`. With
+    `training=False` the central square is resized and nothing else is done.
+
+    Args:
+        image_size: int, side of the square views.
+        crop_area: (low, high) crop area fraction. Defaults to (0.08, 1.0).
+        aspect_ratio: (low, high) crop aspect ratio. Defaults to (3/4, 4/3).
+        flip: bool, random horizontal flip. Defaults to True.
+        jitter_strength: colour-jitter strength s (brightness, contrast and
+            saturation 0.8·s, hue 0.2·s). Defaults to 1.0; SimCLR uses 0.5 on
+            CIFAR.
+        jitter_rate: probability of colour jitter. Defaults to 0.8.
+        grayscale_rate: probability of grayscale. Defaults to 0.2.
+        blur_rate: probability of Gaussian blur (σ ∈ [0.1, 2], kernel 10% of
+            the side). Defaults to 0.5; use 0.0 for CIFAR-sized images.
+        value_range: (low, high) of the input pixels. Defaults to (0, 255).
+        seed: int or None. The same seed gives the same sequence of views.
+        **kwargs: passed to `keras.layers.Layer`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> augment = SimCLRAugmentation(image_size=24, blur_rate=0.0, seed=1)
+    >>> images = np.random.randint(0, 256, (8, 32, 32, 3), dtype="uint8")
+    >>> view_a, view_b = augment(images), augment(images)
+    >>> view_a.shape, view_a.dtype
+    (TensorShape([8, 24, 24, 3]), tf.float32)
+    """
+
+    def __init__(
+        self,
+        image_size,
+        crop_area=(0.08, 1.0),
+        aspect_ratio=(3 / 4, 4 / 3),
+        flip=True,
+        jitter_strength=1.0,
+        jitter_rate=0.8,
+        grayscale_rate=0.2,
+        blur_rate=0.5,
+        value_range=(0, 255),
+        seed=None,
+        **kwargs,
+    ):
+        kwargs.setdefault("dtype", "float32")
+        super().__init__(**kwargs)
+        if len(value_range) != 2 or not value_range[0] < value_range[1]:
+            raise ValueError(
+                "`value_range` must be (low, high) with low < high. Received: "
+                f"value_range={value_range}"
+            )
+        self.image_size = image_size
+        self.crop_area = tuple(crop_area)
+        self.aspect_ratio = tuple(aspect_ratio)
+        self.flip = flip
+        self.jitter_strength = jitter_strength
+        self.jitter_rate = jitter_rate
+        self.grayscale_rate = grayscale_rate
+        self.blur_rate = blur_rate
+        self.value_range = tuple(value_range)
+        self.seed = seed
+        # === Layers ===
+        self.crop = RandomResizedCrop(
+            image_size, crop_area, aspect_ratio, flip, seed=seed, name="crop"
+        )
+        self.color_distortion = RandomColorDistortion(
+            jitter_strength,
+            jitter_rate,
+            grayscale_rate,
+            seed=_offset_seed(seed, 1),
+            name="color_distortion",
+        )
+        self.blur = RandomGaussianBlur(
+            blur_rate, seed=_offset_seed(seed, 2), name="blur"
+        )
+
+    def build(self, input_shape):
+        self.built = True
+
+    def call(self, images, training=True):
+        images = ops.convert_to_tensor(images)
+        single_image = len(images.shape) == 3
+        if single_image:
+            images = images[None]
+        if len(images.shape) != 4:
+            raise ValueError(
+                "SimCLRAugmentation expects images of shape (batch, height, width, "
+                f"channels) or (height, width, channels). Received: shape={images.shape}"
+            )
+        channels = images.shape[-1]
+        if channels not in (1, 3):
+            raise ValueError(
+                "SimCLRAugmentation expects RGB (3 channels) or grayscale (1 "
+                f"channel) images. Received: {channels} channels (shape="
+                f"{images.shape}). Drop an alpha channel with images[..., :3]."
+            )
+        views = self.crop(images, training=training)  # (B, S, S, C) float32
+        low, high = self.value_range
+        views = (views - low) / float(high - low)
+        if channels == 1:
+            views = ops.repeat(views, 3, axis=-1)
+        if training:
+            views = self.color_distortion(views, training=True)
+            views = self.blur(views, training=True)
+        views = ops.clip(views, 0.0, 1.0)
+        return views[0] if single_image else views
+
+    def compute_output_shape(self, input_shape):
+        if len(input_shape) == 3:
+            return (self.image_size, self.image_size, 3)
+        return (input_shape[0], self.image_size, self.image_size, 3)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "image_size": self.image_size,
+                "crop_area": self.crop_area,
+                "aspect_ratio": self.aspect_ratio,
+                "flip": self.flip,
+                "jitter_strength": self.jitter_strength,
+                "jitter_rate": self.jitter_rate,
+                "grayscale_rate": self.grayscale_rate,
+                "blur_rate": self.blur_rate,
+                "value_range": self.value_range,
+                "seed": self.seed,
+            }
+        )
+        return config
