@@ -96,32 +96,19 @@ def main():
     for size in args.sizes:
         steps = max(2, args.steps * 32 // size)
         candidates = [
-            (
-                "keras-simclr batched, blur 0 (CIFAR)",
-                lambda: batched_simclr(size, args.batch_size, 0.0),
-            ),
-            (
-                "keras-simclr batched, blur 0.5",
-                lambda: batched_simclr(size, args.batch_size, 0.5),
-            ),
-            (
-                "per-image tf.data map (reference)",
-                lambda: per_image_reference(size, args.batch_size),
-            ),
+            ("keras-simclr batched, blur 0 (CIFAR)", batched_simclr, (0.0,)),
+            ("keras-simclr batched, blur 0.5", batched_simclr, (0.5,)),
+            ("per-image tf.data map (reference)", per_image_reference, ()),
         ]
         try:
             import keras_cv  # noqa: F401
 
-            candidates.append(
-                (
-                    "keras-cv RandomCropAndResize only",
-                    lambda: keras_cv_crop(size, args.batch_size),
-                )
-            )
+            candidates.append(("keras-cv RandomCropAndResize only", keras_cv_crop, ()))
         except ImportError:
             rows.append((size, "keras-cv RandomCropAndResize only", float("nan")))
-        for name, build in candidates:
-            rate = images_per_second(build(), steps, args.batch_size)
+        for name, build, extra in candidates:
+            dataset = build(size, args.batch_size, *extra)
+            rate = images_per_second(dataset, steps, args.batch_size)
             rows.append((size, name, rate))
             print(f"  measured {size}px {name}: {rate:,.0f}", flush=True)
     print(f"\nTwo-view images/s, batch {args.batch_size}, {os.cpu_count()} CPU cores")

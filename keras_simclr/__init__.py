@@ -3,9 +3,16 @@
 import keras_simclr as ks
 """
 
-from keras_simclr import backend  # noqa: F401  (selects the TensorFlow backend)
-from keras_simclr import layers, losses, models, optimizers, visualize
+from keras_simclr import (
+    backend,  # noqa: F401  (selects the TensorFlow backend)
+    layers,
+    losses,
+    models,
+    optimizers,
+    visualize,
+)
+from keras_simclr.simclr_model import SimCLRModel
 
 __version__ = "0.1.0"
 
-__all__ = ["layers", "losses", "models", "optimizers", "visualize"]
+__all__ = ["SimCLRModel", "layers", "losses", "models", "optimizers", "visualize"]

@@ -23,6 +23,8 @@ class ProjectionHead(keras.layers.Layer):
             input (representation) width. Defaults to None.
         num_layers: int ≥ 1, the number of Dense layers. Defaults to 2.
         use_batch_norm: bool. Defaults to True.
+        synchronized_batch_norm: bool, BatchNorm statistics over all replicas
+            (SimCLR's global BN). Defaults to False.
         **kwargs: passed to `keras.layers.Layer`.
 
     Example:
@@ -39,6 +41,7 @@ class ProjectionHead(keras.layers.Layer):
         hidden_dim=None,
         num_layers=2,
         use_batch_norm=True,
+        synchronized_batch_norm=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -53,6 +56,7 @@ class ProjectionHead(keras.layers.Layer):
         self.hidden_dim = hidden_dim
         self.num_layers = num_layers
         self.use_batch_norm = use_batch_norm
+        self.synchronized_batch_norm = synchronized_batch_norm
         self.dense_layers = []
         self.norm_layers = []
 
@@ -76,7 +80,9 @@ class ProjectionHead(keras.layers.Layer):
             self.dense_layers.append(dense)
             if self.use_batch_norm:
                 norm = keras.layers.BatchNormalization(
-                    dtype=self.dtype_policy, name=f"batch_norm_{index}"
+                    synchronized=self.synchronized_batch_norm,
+                    dtype=self.dtype_policy,
+                    name=f"batch_norm_{index}",
                 )
                 norm.build((None, hidden_dim))
                 self.norm_layers.append(norm)
@@ -108,6 +114,7 @@ class ProjectionHead(keras.layers.Layer):
                 "hidden_dim": self.hidden_dim,
                 "num_layers": self.num_layers,
                 "use_batch_norm": self.use_batch_norm,
+                "synchronized_batch_norm": self.synchronized_batch_norm,
             }
         )
         return config

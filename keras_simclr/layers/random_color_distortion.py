@@ -6,6 +6,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_simclr.layers.random_layer import RandomLayer
+
 # ITU-R 601 luma weights, as tf.image.rgb_to_grayscale and torchvision use.
 LUMA = np.array([0.299, 0.587, 0.114], "float32")
 # Row-vector form: pixel @ GRAY_MATRIX puts the pixel's luma in all 3 channels.
@@ -22,7 +24,7 @@ def _scale(matrix, factor):
 
 
 @keras.saving.register_keras_serializable(package="keras_simclr")
-class RandomColorDistortion(keras.layers.Layer):
+class RandomColorDistortion(RandomLayer):
     """Colour jitter (p = `jitter_rate`) then grayscale (p = `grayscale_rate`).
 
     Reference: Chen et al., 2020, Appendix A, "color_distortion(image, s=1.0)":
@@ -68,8 +70,7 @@ class RandomColorDistortion(keras.layers.Layer):
     def __init__(
         self, strength=1.0, jitter_rate=0.8, grayscale_rate=0.2, seed=None, **kwargs
     ):
-        kwargs.setdefault("dtype", "float32")
-        super().__init__(**kwargs)
+        super().__init__(seed=seed, **kwargs)
         if strength < 0:
             raise ValueError(f"`strength` must be >= 0. Received: strength={strength}")
         for name, rate in (
@@ -81,8 +82,6 @@ class RandomColorDistortion(keras.layers.Layer):
         self.strength = strength
         self.jitter_rate = jitter_rate
         self.grayscale_rate = grayscale_rate
-        self.seed = seed
-        self.seed_generator = keras.random.SeedGenerator(seed)
 
     def _factor(self, batch_size, spread):
         low = max(0.0, 1.0 - spread)
@@ -179,9 +178,6 @@ class RandomColorDistortion(keras.layers.Layer):
             offset = ops.where(gray[:, None], ops.matmul(offset, GRAY_MATRIX), offset)
         return matrix, offset
 
-    def build(self, input_shape):
-        self.built = True
-
     def call(self, images, training=True):
         """`images`: float `(B, H, W, 3)` in [0, 1]."""
         if not training or (self.jitter_rate == 0 and self.grayscale_rate == 0):
@@ -200,7 +196,6 @@ class RandomColorDistortion(keras.layers.Layer):
                 "strength": self.strength,
                 "jitter_rate": self.jitter_rate,
                 "grayscale_rate": self.grayscale_rate,
-                "seed": self.seed,
             }
         )
         return config

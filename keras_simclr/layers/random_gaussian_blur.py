@@ -3,9 +3,11 @@
 import keras
 from keras import ops
 
+from keras_simclr.layers.random_layer import RandomLayer
+
 
 @keras.saving.register_keras_serializable(package="keras_simclr")
-class RandomGaussianBlur(keras.layers.Layer):
+class RandomGaussianBlur(RandomLayer):
     """Blurs each image with probability `rate`, with its own sigma.
 
     Reference: Chen et al., 2020, Appendix A: "We blur the image 50% of the
@@ -38,8 +40,7 @@ class RandomGaussianBlur(keras.layers.Layer):
     def __init__(
         self, rate=0.5, sigma=(0.1, 2.0), kernel_fraction=0.1, seed=None, **kwargs
     ):
-        kwargs.setdefault("dtype", "float32")
-        super().__init__(**kwargs)
+        super().__init__(seed=seed, **kwargs)
         if not 0 <= rate <= 1:
             raise ValueError(f"`rate` must be in [0, 1]. Received: rate={rate}")
         if len(sigma) != 2 or not 0 < sigma[0] <= sigma[1]:
@@ -49,8 +50,6 @@ class RandomGaussianBlur(keras.layers.Layer):
         self.rate = rate
         self.sigma = tuple(sigma)
         self.kernel_fraction = kernel_fraction
-        self.seed = seed
-        self.seed_generator = keras.random.SeedGenerator(seed)
 
     def kernel_size(self, image_side):
         radius = max(1, int(image_side * self.kernel_fraction) // 2)
@@ -70,9 +69,6 @@ class RandomGaussianBlur(keras.layers.Layer):
         kernels = kernels / ops.sum(kernels, axis=1, keepdims=True)
         identity = ops.cast(ops.equal(x, 0.0), "float32")[None, :]
         return ops.where(blurred[:, None], kernels, identity)
-
-    def build(self, input_shape):
-        self.built = True
 
     def call(self, images, training=True):
         """`images`: float `(B, H, W, C)` with static H, W and C."""
@@ -113,7 +109,6 @@ class RandomGaussianBlur(keras.layers.Layer):
                 "rate": self.rate,
                 "sigma": self.sigma,
                 "kernel_fraction": self.kernel_fraction,
-                "seed": self.seed,
             }
         )
         return config

@@ -6,6 +6,8 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from keras_simclr.layers.random_layer import RandomLayer
+
 
 def _check_range(name, value, low_bound):
     if len(value) != 2 or not low_bound < value[0] <= value[1]:
@@ -16,7 +18,7 @@ def _check_range(name, value, low_bound):
 
 
 @keras.saving.register_keras_serializable(package="keras_simclr")
-class RandomResizedCrop(keras.layers.Layer):
+class RandomResizedCrop(RandomLayer):
     """Crops a random area and aspect ratio of each image, resized to a square.
 
     Reference: Chen et al., 2020, Appendix A: "random crop with resize [...] a
@@ -62,8 +64,7 @@ class RandomResizedCrop(keras.layers.Layer):
         seed=None,
         **kwargs,
     ):
-        kwargs.setdefault("dtype", "float32")
-        super().__init__(**kwargs)
+        super().__init__(seed=seed, **kwargs)
         if int(image_size) != image_size or image_size < 1:
             raise ValueError(
                 f"`image_size` must be a positive int. Received: image_size={image_size}"
@@ -79,8 +80,6 @@ class RandomResizedCrop(keras.layers.Layer):
         self.aspect_ratio = tuple(aspect_ratio)
         self.flip = flip
         self.attempts = attempts
-        self.seed = seed
-        self.seed_generator = keras.random.SeedGenerator(seed)
         self.supports_jit = False
 
     def sample_boxes(self, batch_size, height, width):
@@ -142,9 +141,6 @@ class RandomResizedCrop(keras.layers.Layer):
         )
         return ops.tile(box[None, :], (batch_size, 1))
 
-    def build(self, input_shape):
-        self.built = True
-
     def call(self, images, training=True):
         shape = ops.shape(images)
         batch_size, height, width = shape[0], shape[1], shape[2]
@@ -171,7 +167,6 @@ class RandomResizedCrop(keras.layers.Layer):
                 "aspect_ratio": self.aspect_ratio,
                 "flip": self.flip,
                 "attempts": self.attempts,
-                "seed": self.seed,
             }
         )
         return config

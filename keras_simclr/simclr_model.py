@@ -1,0 +1,292 @@
+"""SimCLRModel: the task that composes encoder, head, augmentation and loss."""
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+from keras_simclr.backend import require_tensorflow_backend
+from keras_simclr.distribute import num_replicas
+from keras_simclr.layers import ProjectionHead, SimCLRAugmentation
+from keras_simclr.losses import NTXent, contrastive_accuracy, contrastive_logits
+from keras_simclr.losses.nt_xent import _check_temperature
+from keras_simclr.models.encoder import pooled_encoder
+from keras_simclr.optimizers import LARS
+
+
+def default_augmentation(image_size, seed=None):
+    """SimCLR's augmentation for an image size: the CIFAR recipe below 64 px.
+
+    Below 64 pixels (CIFAR-like) SimCLR uses colour strength 0.5 and no blur;
+    from 64 pixels on, strength 1.0 and blur with probability 0.5.
+    """
+    small = image_size < 64
+    return SimCLRAugmentation(
+        image_size,
+        jitter_strength=0.5 if small else 1.0,
+        blur_rate=0.0 if small else 0.5,
+        seed=seed,
+    )
+
+
+def _fixed_image_size(encoder):
+    try:
+        shape = encoder.inputs[0].shape
+    except (AttributeError, IndexError, TypeError, ValueError):
+        return None
+    if shape[1] is not None and shape[1] == shape[2]:
+        return int(shape[1])
+    return None
+
+
+def _unpack(data):
+    images, labels, _ = keras.utils.unpack_x_y_sample_weight(data)
+    return images, labels
+
+
+@keras.saving.register_keras_serializable(package="keras_simclr")
+class SimCLRModel(keras.Model):
+    """SimCLR pretraining: `fit` on unlabeled images, `predict` gives h.
+
+    Reference: Chen et al., 2020, Algorithm 1. Each training step draws two
+    augmented views of every image, encodes BOTH views in one forward pass (so
+    BatchNormalization sees both — use `synchronized_batch_norm=True` on the
+    backbone for global BN across replicas), projects them, and minimises
+    NT-Xent with negatives gathered from all replicas.
+
+    `fit` logs `loss` (NT-Xent), `contrastive_accuracy` (how often the positive
+    is the top-1 of the 2N−1 candidates) and, with `probe_classes` and labelled
+    data, `probe_loss` and `probe_accuracy` of an online linear classifier
+    trained on `stop_gradient(h)` in the same step (SimCLR's online probe).
+
+    `model(images)` and `model.predict(images)` return the representation h of
+    the central, resized image (`augmentation(training=False)`), not z.
+
+    Args:
+        encoder: a `ResNetBackbone` or any `keras.Model` mapping images to
+            `(B, D)` (a feature-map output is average-pooled).
+        projection_head: a layer mapping h to z. Defaults to
+            `ProjectionHead()` (2 layers, 128-d).
+        augmentation: a layer giving one random view of a batch in float
+            [0, 1]. Defaults to `SimCLRAugmentation` sized to the encoder's
+            fixed input (or the images' smaller side), with SimCLR's CIFAR
+            recipe (strength 0.5, no blur) below 64 px.
+        temperature: positive float for the default NT-Xent loss. Defaults to
+            0.1 (SimCLR uses 0.5 for CIFAR).
+        probe_classes: int or None, number of classes of the online probe.
+        **kwargs: passed to `keras.Model`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> import keras_simclr as ks
+    >>> encoder = ks.models.ResNetBackbone(
+    ...     18, width_multiplier=0.0625, cifar_stem=True, input_shape=(16, 16, 3))
+    >>> model = ks.SimCLRModel(encoder, ks.layers.ProjectionHead(16), temperature=0.5)
+    >>> model.compile(optimizer=ks.optimizers.LARS(0.3))
+    >>> images = np.random.randint(0, 256, (16, 16, 16, 3), dtype="uint8")
+    >>> history = model.fit(images, batch_size=8, epochs=1, verbose=0)
+    >>> sorted(history.history)
+    ['contrastive_accuracy', 'loss']
+    >>> model.predict(images, verbose=0).shape
+    (16, 32)
+    """
+
+    def __init__(
+        self,
+        encoder,
+        projection_head=None,
+        augmentation=None,
+        temperature=0.1,
+        probe_classes=None,
+        **kwargs,
+    ):
+        require_tensorflow_backend("SimCLRModel")
+        _check_temperature(temperature)
+        if probe_classes is not None and (
+            int(probe_classes) != probe_classes or probe_classes < 2
+        ):
+            raise ValueError(
+                "`probe_classes` must be None or an int >= 2. Received: "
+                f"probe_classes={probe_classes}"
+            )
+        kwargs.setdefault("name", "simclr")
+        super().__init__(**kwargs)
+        # === Layers ===
+        self.encoder = pooled_encoder(encoder)
+        self.projection_head = projection_head or ProjectionHead()
+        if augmentation is None and _fixed_image_size(self.encoder):
+            augmentation = default_augmentation(_fixed_image_size(self.encoder))
+        self.augmentation = augmentation  # else built from the images' size
+        self.probe = (
+            keras.layers.Dense(probe_classes, name="probe") if probe_classes else None
+        )
+        # === Config ===
+        self.temperature = temperature
+        self.probe_classes = probe_classes
+        # === Metrics ===
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+        self.accuracy_tracker = keras.metrics.Mean(name="contrastive_accuracy")
+        self.probe_loss_tracker = keras.metrics.Mean(name="probe_loss")
+        self.probe_accuracy_tracker = keras.metrics.SparseCategoricalAccuracy(
+            name="probe_accuracy"
+        )
+
+    def build(self, input_shape):
+        """Builds every sub-layer, so the optimizer sees all variables."""
+        if self.augmentation is None:
+            height, width = input_shape[1], input_shape[2]
+            if height is None or width is None:
+                raise ValueError(
+                    "SimCLRModel cannot size its augmentation: the encoder has no "
+                    "fixed input size and the images' size is unknown. Pass "
+                    "`augmentation=ks.layers.SimCLRAugmentation(image_size)`."
+                )
+            self.augmentation = default_augmentation(min(height, width))
+        size = self.augmentation.image_size
+        views = keras.KerasTensor((None, size, size, 3))
+        features = self.encoder(views)  # builds the encoder, (B, D)
+        for layer in (self.projection_head, self.probe):
+            if layer is not None and not layer.built:
+                layer.build(features.shape)
+        self.built = True
+
+    def compile(self, optimizer=None, loss=None, **kwargs):
+        """Like `keras.Model.compile`; the loss defaults to `NTXent(temperature)`.
+
+        Args:
+            optimizer: defaults to `LARS(0.3)` (SimCLR's 0.3 × B/256 at B=256);
+                prefer `LARS(WarmupCosineDecay(scaled_learning_rate(...)))`.
+            loss: a loss called as `loss(projections_a, projections_b)`.
+                Defaults to `NTXent(self.temperature)`.
+            **kwargs: passed to `keras.Model.compile` (e.g. `jit_compile`).
+        """
+        if optimizer is None:
+            optimizer = LARS(learning_rate=0.3)
+        if loss is None:
+            loss = NTXent(temperature=self.temperature)
+        # Kept out of Keras's compiled-loss machinery, which would call it as
+        # loss(labels, h); the training step calls it on the projections.
+        self.contrastive_loss = loss
+        super().compile(optimizer=optimizer, **kwargs)
+
+    def get_compile_config(self):
+        config = super().get_compile_config()
+        if config is not None:
+            config["loss"] = keras.saving.serialize_keras_object(self.contrastive_loss)
+        return config
+
+    def compile_from_config(self, config):
+        config = keras.saving.deserialize_keras_object(config)
+        self.compile(**config)
+        if self.built:
+            self.optimizer.build(self.trainable_variables)
+
+    @property
+    def metrics(self):
+        metrics = [self.loss_tracker, self.accuracy_tracker]
+        if self.probe is not None:
+            metrics += [self.probe_loss_tracker, self.probe_accuracy_tracker]
+        return metrics
+
+    def call(self, images, training=False):
+        views = self.augmentation(images, training=False)
+        return self.encoder(views, training=training)
+
+    def _forward(self, images, labels, training):
+        """Two views, one encoder pass; returns (total loss, NT-Xent loss)."""
+        if self.probe is not None and labels is None:
+            raise ValueError(
+                "`probe_classes` is set, so the dataset must yield (images, "
+                "labels); it yields images only. Pass labelled data or set "
+                "`probe_classes=None`."
+            )
+        # (2n, S, S, 3): both views in ONE batch, so BatchNorm sees both.
+        views = ops.concatenate(
+            [
+                self.augmentation(images, training=True),
+                self.augmentation(images, training=True),
+            ],
+            axis=0,
+        )
+        features = self.encoder(views, training=training)  # (2n, D)
+        projections = self.projection_head(features, training=training)  # (2n, d)
+        projections_a, projections_b = ops.split(projections, 2, axis=0)
+        # Each replica's share of the global loss (Keras losses divide by R).
+        contrastive = self.contrastive_loss(projections_a, projections_b)
+        total = contrastive
+        logits, positive = contrastive_logits(
+            ops.stop_gradient(projections_a),
+            ops.stop_gradient(projections_b),
+            self.loss.temperature
+            if hasattr(self.loss, "temperature")
+            else self.temperature,
+        )
+        self.accuracy_tracker.update_state(contrastive_accuracy(logits, positive))
+        if self.probe is not None:
+            probe_labels = ops.concatenate([labels, labels], axis=0)  # (2n,)
+            probe_logits = ops.cast(
+                self.probe(ops.stop_gradient(features)), "float32"
+            )  # (2n, classes)
+            probe_loss = ops.mean(
+                keras.losses.sparse_categorical_crossentropy(
+                    probe_labels, probe_logits, from_logits=True
+                )
+            )
+            self.probe_loss_tracker.update_state(probe_loss)
+            self.probe_accuracy_tracker.update_state(probe_labels, probe_logits)
+            total = total + probe_loss / num_replicas()
+        if self.losses:
+            total = total + ops.sum(self.losses) / num_replicas()
+        return total, contrastive
+
+    def _build_for(self, images):
+        # Without a strategy Keras builds when the step is first traced.
+        if not self.built:
+            self.build(tuple(images.shape))
+
+    def train_step(self, data):
+        images, labels = _unpack(data)
+        self._build_for(images)
+        with tf.GradientTape() as tape:
+            total, contrastive = self._forward(images, labels, training=True)
+            scaled = self.optimizer.scale_loss(total)
+        variables = self.trainable_variables
+        gradients = tape.gradient(scaled, variables)
+        self.optimizer.apply_gradients(zip(gradients, variables))
+        self.loss_tracker.update_state(contrastive * num_replicas())
+        return {metric.name: metric.result() for metric in self.metrics}
+
+    def test_step(self, data):
+        images, labels = _unpack(data)
+        self._build_for(images)
+        _, contrastive = self._forward(images, labels, training=False)
+        self.loss_tracker.update_state(contrastive * num_replicas())
+        return {metric.name: metric.result() for metric in self.metrics}
+
+    def predict_step(self, data):
+        images, _ = _unpack(data)
+        return self(images, training=False)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "encoder": keras.saving.serialize_keras_object(self.encoder),
+                "projection_head": keras.saving.serialize_keras_object(
+                    self.projection_head
+                ),
+                "augmentation": keras.saving.serialize_keras_object(self.augmentation),
+                "temperature": self.temperature,
+                "probe_classes": self.probe_classes,
+            }
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        for key in ("encoder", "projection_head", "augmentation"):
+            if config.get(key) is not None:
+                config[key] = keras.saving.deserialize_keras_object(
+                    config[key], custom_objects=custom_objects
+                )
+        return cls(**config)
