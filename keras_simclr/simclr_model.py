@@ -130,6 +130,10 @@ class SimCLRModel(keras.Model):
         self.probe_accuracy_tracker = keras.metrics.SparseCategoricalAccuracy(
             name="probe_accuracy"
         )
+        if self.augmentation is not None:
+            # Variables exist from construction (in the strategy scope it was
+            # built in), as BackupAndRestore and multi-worker training expect.
+            self.build((None, None, None, 3))
 
     def build(self, input_shape):
         """Builds every sub-layer, so the optimizer sees all variables."""
@@ -239,6 +243,16 @@ class SimCLRModel(keras.Model):
             total = total + ops.sum(self.losses) / num_replicas()
         return total, contrastive
 
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Keras all-reduces a first data batch to build a model under a
+        # strategy, which fails for uint8 images under multi-worker collectives.
+        # A built model needs only its optimizer built.
+        if not self.built:
+            return super()._maybe_symbolic_build(iterator, data_batch)
+        if self.optimizer is not None and not self.optimizer.built:
+            with self.distribute_strategy.scope():
+                self.optimizer.build(self.trainable_variables)
+
     def _build_for(self, images):
         # Without a strategy Keras builds when the step is first traced.
         if not self.built:
@@ -254,14 +268,24 @@ class SimCLRModel(keras.Model):
         gradients = tape.gradient(scaled, variables)
         self.optimizer.apply_gradients(zip(gradients, variables))
         self.loss_tracker.update_state(contrastive * num_replicas())
-        return {metric.name: metric.result() for metric in self.metrics}
+        return self._logs()
+
+    def _logs(self):
+        logs = {metric.name: metric.result() for metric in self.metrics}
+        if isinstance(
+            tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy
+        ):
+            # Keras 3 reduces multi-worker logs with `reduce("MEAN", axis=0)`,
+            # which needs a batch axis: give each scalar one.
+            logs = {name: ops.reshape(value, (1,)) for name, value in logs.items()}
+        return logs
 
     def test_step(self, data):
         images, labels = _unpack(data)
         self._build_for(images)
         _, contrastive = self._forward(images, labels, training=False)
         self.loss_tracker.update_state(contrastive * num_replicas())
-        return {metric.name: metric.result() for metric in self.metrics}
+        return self._logs()
 
     def predict_step(self, data):
         images, _ = _unpack(data)

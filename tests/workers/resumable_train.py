@@ -1,0 +1,46 @@
+"""A training run with BackupAndRestore that may kill itself (SIGKILL).
+
+    python resumable_train.py BACKUP_DIR OUTPUT.npz [KILL_AFTER_EPOCH]
+With KILL_AFTER_EPOCH, the process sends itself SIGKILL right after that epoch
+(after BackupAndRestore wrote its backup): nothing is flushed or cleaned up.
+"""
+
+import json
+import os
+import signal
+import sys
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+from model_helpers import tiny_images, tiny_model  # noqa: E402
+
+import keras_simclr as ks  # noqa: E402
+
+backup_dir, output = sys.argv[1], sys.argv[2]
+kill_after = int(sys.argv[3]) if len(sys.argv) > 3 else None
+keras.utils.set_random_seed(0)
+model = tiny_model()
+model.compile(optimizer=ks.optimizers.LARS(0.5))
+
+
+class Record(keras.callbacks.Callback):
+    def on_epoch_end(self, epoch, logs=None):
+        with open(output + ".epochs", "a") as log:
+            log.write(json.dumps(epoch) + "\n")
+        if epoch == kill_after:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+model.fit(
+    tiny_images(),
+    batch_size=8,
+    epochs=4,
+    shuffle=False,
+    verbose=0,
+    callbacks=[keras.callbacks.BackupAndRestore(backup_dir), Record()],
+)
+np.savez(output, **{f"w{i}": w.numpy() for i, w in enumerate(model.weights)})
