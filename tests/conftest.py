@@ -10,15 +10,22 @@ import keras  # noqa: E402
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+# Worker scripts run as subprocesses; they are not test modules.
+collect_ignore = ["workers"]
+
 _cpus = tf.config.list_physical_devices("CPU")
 tf.config.set_logical_device_configuration(
     _cpus[0], [tf.config.LogicalDeviceConfiguration()] * 2
 )
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def two_replica_strategy():
-    """A MirroredStrategy over the two logical CPU devices."""
+    """A MirroredStrategy over the two logical CPU devices.
+
+    One for the whole session: a second strategy in the same process can
+    reuse collective instance keys of the first and abort its collectives.
+    """
     return tf.distribute.MirroredStrategy(["CPU:0", "CPU:1"])
 
 
