@@ -5,14 +5,26 @@ import keras_simclr as ks
 
 from keras_simclr import (
     backend,  # noqa: F401  (selects the TensorFlow backend)
+    evaluation,
     layers,
     losses,
     models,
     optimizers,
     visualize,
 )
+from keras_simclr.evaluation import knn_accuracy, linear_probe
 from keras_simclr.simclr_model import SimCLRModel
 
 __version__ = "0.1.0"
 
-__all__ = ["SimCLRModel", "layers", "losses", "models", "optimizers", "visualize"]
+__all__ = [
+    "SimCLRModel",
+    "evaluation",
+    "knn_accuracy",
+    "layers",
+    "linear_probe",
+    "losses",
+    "models",
+    "optimizers",
+    "visualize",
+]

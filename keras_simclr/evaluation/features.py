@@ -1,0 +1,93 @@
+"""Frozen-encoder features of labelled data, computed once."""
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+
+def feature_extractor(model_or_encoder):
+    """The frozen images → h model of a `SimCLRModel` or a plain encoder.
+
+    A `SimCLRModel` brings its own preprocessing (its augmentation's central
+    resize and value-range scaling); a plain encoder receives the images as
+    they are.
+    """
+    from keras_simclr.simclr_model import SimCLRModel
+
+    if isinstance(model_or_encoder, SimCLRModel):
+        return model_or_encoder
+    if isinstance(model_or_encoder, keras.layers.Layer):
+        from keras_simclr.models.encoder import pooled_encoder
+
+        return pooled_encoder(model_or_encoder)
+    raise TypeError(
+        "Expected a SimCLRModel or a keras.Model encoder. Received: "
+        f"{type(model_or_encoder).__name__}"
+    )
+
+
+def _check_labels(labels):
+    labels = np.asarray(labels)
+    if labels.ndim == 2 and labels.shape[1] > 1:
+        raise ValueError(
+            "Labels must be integer class ids of shape (N,); received one-hot or "
+            f"multi-label labels of shape {labels.shape}. Use labels.argmax(-1)."
+        )
+    labels = labels.reshape(-1)
+    if not np.issubdtype(labels.dtype, np.integer):
+        if not np.all(np.equal(np.mod(labels, 1), 0)):
+            raise ValueError(
+                "Labels must be integer class ids. Received non-integer values "
+                f"of dtype {labels.dtype}, e.g. {labels[:3]}."
+            )
+        labels = labels.astype("int64")
+    if labels.size and labels.min() < 0:
+        raise ValueError(f"Labels must be >= 0. Received min label {labels.min()}.")
+    return labels
+
+
+def as_labelled_dataset(data, batch_size=256):
+    """A `tf.data.Dataset` of (images, labels) batches from a dataset or (x, y)."""
+    if isinstance(data, tf.data.Dataset):
+        spec = data.element_spec
+        if not isinstance(spec, tuple) or len(spec) < 2:
+            raise ValueError(
+                "The dataset must yield (images, labels) for evaluation; it "
+                f"yields {spec}."
+            )
+        return data
+    if isinstance(data, (tuple, list)) and len(data) == 2:
+        images, labels = data
+        return tf.data.Dataset.from_tensor_slices(
+            (images, _check_labels(labels))
+        ).batch(batch_size)
+    raise TypeError(
+        "Expected a tf.data.Dataset of (images, labels) or a tuple (x, y). "
+        f"Received: {type(data).__name__}"
+    )
+
+
+def extract_features(model_or_encoder, data, batch_size=256):
+    """Computes h for every image of labelled data, in inference mode.
+
+    Args:
+        model_or_encoder: a `SimCLRModel` or a Keras encoder.
+        data: a `tf.data.Dataset` of (images, labels) batches, or `(x, y)`.
+        batch_size: batch size for `(x, y)` input. Defaults to 256.
+
+    Returns:
+        `(features, labels)`: float32 `(N, D)` and int64 `(N,)` numpy arrays.
+    """
+    extractor = feature_extractor(model_or_encoder)
+
+    @tf.function(reduce_retracing=True)
+    def encode(images):
+        return extractor(images, training=False)
+
+    features, labels = [], []
+    for batch in as_labelled_dataset(data, batch_size):
+        features.append(keras.ops.convert_to_numpy(encode(batch[0])).astype("float32"))
+        labels.append(np.asarray(batch[1]))
+    if not features:
+        raise ValueError("The evaluation dataset is empty.")
+    return np.concatenate(features), _check_labels(np.concatenate(labels))
