@@ -5,6 +5,7 @@ import keras_simclr as ks
 
 from keras_simclr import (
     backend,  # noqa: F401  (selects the TensorFlow backend)
+    datasets,
     evaluation,
     layers,
     losses,
@@ -19,6 +20,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "SimCLRModel",
+    "datasets",
     "evaluation",
     "knn_accuracy",
     "layers",

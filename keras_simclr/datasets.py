@@ -1,0 +1,264 @@
+"""Datasets ready for `fit` and the probes: digits (embedded), CIFAR, STL-10, folders.
+
+Every loader returns a `Splits`: `unlabeled` images for pretraining and
+labelled `train` / `validation` data for evaluation, each either a numpy tuple
+or a batched, prefetched `tf.data.Dataset`. Nothing is downloaded unless a
+loader that needs the network is called (digits ship with scikit-learn).
+"""
+
+import dataclasses
+import os
+
+import numpy as np
+import tensorflow as tf
+
+AUTOTUNE = tf.data.AUTOTUNE
+
+
+@dataclasses.dataclass
+class Splits:
+    """Pretraining and evaluation data of one dataset.
+
+    Attributes:
+        unlabeled: images for pretraining: uint8 `(N, H, W, 3)` array or a
+            `tf.data.Dataset` of image batches.
+        train: labelled training data for the probe: `(x, y)` or a dataset of
+            (images, labels) batches.
+        validation: labelled held-out data, same forms.
+        num_classes: int.
+        image_size: int, the side of the (square) images.
+    """
+
+    unlabeled: object
+    train: object
+    validation: object
+    num_classes: int
+    image_size: int
+
+
+def to_dataset(
+    images, labels=None, batch_size=256, shuffle=False, drop_remainder=False, seed=0
+):
+    """A batched, prefetched `tf.data.Dataset` from numpy arrays.
+
+    Args:
+        images: `(N, H, W, C)` array.
+        labels: optional `(N,)` integer array.
+        batch_size: int. Defaults to 256.
+        shuffle: bool, reshuffled every epoch. Defaults to False.
+        drop_remainder: bool. Defaults to False; use True for pretraining,
+            where a small last batch has few negatives.
+        seed: shuffle seed. Defaults to 0.
+
+    Example:
+
+    >>> import numpy as np
+    >>> dataset = to_dataset(np.zeros((10, 8, 8, 3), "uint8"), batch_size=4, drop_remainder=True)
+    >>> [int(batch.shape[0]) for batch in dataset]
+    [4, 4]
+    """
+    if len(images) == 0:
+        raise ValueError("Cannot build a dataset from 0 images.")
+    elements = images if labels is None else (images, labels)
+    dataset = tf.data.Dataset.from_tensor_slices(elements)
+    if shuffle:
+        dataset = dataset.shuffle(
+            min(len(images), 50_000), seed=seed, reshuffle_each_iteration=True
+        )
+    return dataset.batch(batch_size, drop_remainder=drop_remainder).prefetch(AUTOTUNE)
+
+
+def split_train_validation(images, labels, validation_fraction=0.2, seed=0):
+    """A stratified random split of numpy data into train and validation."""
+    rng = np.random.default_rng(seed)
+    train_index, validation_index = [], []
+    for label in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == label))
+        cut = int(round(len(members) * validation_fraction))
+        validation_index.append(members[:cut])
+        train_index.append(members[cut:])
+    train_index = rng.permutation(np.concatenate(train_index))
+    validation_index = rng.permutation(np.concatenate(validation_index))
+    return (images[train_index], labels[train_index]), (
+        images[validation_index],
+        labels[validation_index],
+    )
+
+
+def digits(image_size=32, validation_fraction=0.2, seed=0):
+    """scikit-learn's handwritten digits (1,797 8×8 images, 10 classes) as RGB.
+
+    Shipped inside scikit-learn: no network. Pixels (0–16) are scaled to
+    uint8 0–255, resized bilinearly to `image_size` and repeated to 3
+    channels. The unlabeled pretraining set is the training split's images.
+
+    Example:
+
+    >>> splits = digits(image_size=16)
+    >>> splits.unlabeled.shape, splits.num_classes
+    ((1438, 16, 16, 3), 10)
+    """
+    from sklearn.datasets import load_digits
+
+    data = load_digits()
+    images = (data.images[..., None] * (255.0 / 16.0)).astype("float32")
+    images = tf.image.resize(images, (image_size, image_size)).numpy()
+    images = np.repeat(np.clip(np.round(images), 0, 255).astype("uint8"), 3, axis=-1)
+    train, validation = split_train_validation(
+        images, data.target.astype("int64"), validation_fraction, seed
+    )
+    return Splits(train[0], train, validation, 10, image_size)
+
+
+def _keras_dataset(module, name, validation_fraction, seed, **kwargs):
+    try:
+        (x_train, y_train), (x_test, y_test) = module.load_data(**kwargs)
+    except Exception as error:  # download or cache failures
+        raise RuntimeError(
+            f"Could not load {name} with keras.datasets ({error}). It downloads "
+            "to ~/.keras/datasets on first use: check the network, or place the "
+            "archive there yourself."
+        ) from error
+    y_train, y_test = (
+        y_train.reshape(-1).astype("int64"),
+        y_test.reshape(-1).astype("int64"),
+    )
+    if validation_fraction:
+        train, validation = split_train_validation(
+            x_train, y_train, validation_fraction, seed
+        )
+    else:
+        train, validation = (x_train, y_train), (x_test, y_test)
+    return train, validation
+
+
+def cifar10(validation_fraction=0.0, seed=0):
+    """CIFAR-10 from `keras.datasets` (downloads once, 163 MB).
+
+    Args:
+        validation_fraction: 0 uses the official test split for validation; a
+            fraction carves a stratified validation split out of the training
+            images instead. Defaults to 0.0.
+        seed: split seed.
+    """
+    import keras
+
+    train, validation = _keras_dataset(
+        keras.datasets.cifar10, "CIFAR-10", validation_fraction, seed
+    )
+    return Splits(train[0], train, validation, 10, 32)
+
+
+def cifar100(validation_fraction=0.0, seed=0, label_mode="fine"):
+    """CIFAR-100 from `keras.datasets` (downloads once, 169 MB); see `cifar10`."""
+    import keras
+
+    train, validation = _keras_dataset(
+        keras.datasets.cifar100,
+        "CIFAR-100",
+        validation_fraction,
+        seed,
+        label_mode=label_mode,
+    )
+    return Splits(train[0], train, validation, 100 if label_mode == "fine" else 20, 32)
+
+
+def stl10(batch_size=256, data_dir=None):
+    """STL-10 via tensorflow-datasets: 100k unlabeled, 5k train, 8k test (96×96).
+
+    Requires `pip install tensorflow-datasets`; downloads 2.5 GB on first use.
+    """
+    try:
+        import tensorflow_datasets as tfds
+    except ImportError as error:
+        raise ImportError(
+            "The STL-10 loader needs tensorflow-datasets: `pip install "
+            "tensorflow-datasets`."
+        ) from error
+
+    def split(name, labelled):
+        dataset = tfds.load("stl10", split=name, data_dir=data_dir)
+        if labelled:
+            dataset = dataset.map(
+                lambda e: (e["image"], e["label"]), num_parallel_calls=AUTOTUNE
+            )
+        else:
+            dataset = dataset.map(lambda e: e["image"], num_parallel_calls=AUTOTUNE)
+        return dataset.batch(batch_size, drop_remainder=not labelled).prefetch(AUTOTUNE)
+
+    try:
+        return Splits(
+            split("unlabelled", False),
+            split("train", True),
+            split("test", True),
+            10,
+            96,
+        )
+    except Exception as error:
+        raise RuntimeError(
+            f"Could not load STL-10 with tensorflow-datasets: {error}"
+        ) from error
+
+
+def image_folder(path, image_size=96, batch_size=256, validation_fraction=0.2, seed=0):
+    """Images under `path`, optionally in one sub-folder per class.
+
+    The `keras.utils.image_dataset_from_directory` layout: `path/CLASS/*.png`
+    gives labels (classes sorted by name); files directly under `path` with no
+    class folders give unlabeled data only (then `train` and `validation` are
+    None). Images are resized to `image_size` squares, float 0–255.
+
+    Args:
+        path: a directory.
+        image_size: int. Defaults to 96.
+        batch_size: int. Defaults to 256.
+        validation_fraction: share held out for the probe. Defaults to 0.2.
+        seed: split seed.
+    """
+    import keras
+
+    if not os.path.isdir(path):
+        raise FileNotFoundError(f"No image folder at {path!r}.")
+    class_folders = sorted(e.name for e in os.scandir(path) if e.is_dir())
+    common = dict(image_size=(image_size, image_size), batch_size=batch_size, seed=seed)
+    if not class_folders:
+        unlabeled = keras.utils.image_dataset_from_directory(
+            path, labels=None, shuffle=True, **common
+        )
+        return Splits(unlabeled.prefetch(AUTOTUNE), None, None, 0, image_size)
+    unlabeled = keras.utils.image_dataset_from_directory(
+        path, labels=None, shuffle=True, **common
+    )
+    train, validation = keras.utils.image_dataset_from_directory(
+        path,
+        labels="inferred",
+        shuffle=True,
+        validation_split=validation_fraction,
+        subset="both",
+        **common,
+    )
+    return Splits(
+        unlabeled.prefetch(AUTOTUNE),
+        train.prefetch(AUTOTUNE),
+        validation.prefetch(AUTOTUNE),
+        len(class_folders),
+        image_size,
+    )
+
+
+def load(name, image_size=None, batch_size=256, seed=0):
+    """The CLI's dataset switch: `digits`, `cifar10`, `cifar100`, `stl10` or a folder path."""
+    if name == "digits":
+        return digits(image_size or 32, seed=seed)
+    if name == "cifar10":
+        return cifar10(seed=seed)
+    if name == "cifar100":
+        return cifar100(seed=seed)
+    if name == "stl10":
+        return stl10(batch_size)
+    if os.path.isdir(name):
+        return image_folder(name, image_size or 96, batch_size, seed=seed)
+    raise ValueError(
+        "`dataset` must be digits, cifar10, cifar100, stl10 or an existing image "
+        f"folder. Received: {name!r}"
+    )
