@@ -14,6 +14,7 @@ import os
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # as keras_simclr sets it
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402

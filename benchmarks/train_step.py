@@ -15,6 +15,7 @@ import statistics
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # as keras_simclr sets it
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
@@ -58,13 +59,16 @@ def main():
     parser.add_argument("--steps", type=int, default=6)
     parser.add_argument("--widths", type=float, nargs="+", default=[1.0, 0.25])
     parser.add_argument("--mixed-precision", default=None)
+    parser.add_argument("--xla", choices=("both", "off", "on"), default="both")
     args = parser.parse_args()
     if args.mixed_precision:
         keras.mixed_precision.set_global_policy(args.mixed_precision)
     devices = [d.device_type for d in tf.config.list_physical_devices()]
     rows = []
     for width in args.widths:
-        for jit_compile in (False, True):
+        for jit_compile in {"both": (False, True), "off": (False,), "on": (True,)}[
+            args.xla
+        ]:
             rate = views_per_second(width, args.batch_size, args.steps, jit_compile)
             rows.append((width, jit_compile, rate))
             print(

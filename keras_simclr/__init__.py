@@ -5,6 +5,7 @@ import keras_simclr as ks
 
 from keras_simclr import (
     backend,  # noqa: F401  (selects the TensorFlow backend)
+    callbacks,
     datasets,
     evaluation,
     layers,
@@ -20,6 +21,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "SimCLRModel",
+    "callbacks",
     "datasets",
     "evaluation",
     "knn_accuracy",

@@ -239,7 +239,7 @@ def pretrain(args):
             optimizer=ks.optimizers.LARS(schedule, weight_decay=args.weight_decay)
         )
     backup = f"{args.output}.backup"
-    callbacks = [keras.callbacks.TerminateOnNaN()]
+    callbacks = [ks.callbacks.NaNGuard()]
     if args.resume or args.epochs > 1:
         callbacks.append(
             keras.callbacks.BackupAndRestore(backup, delete_checkpoint=True)

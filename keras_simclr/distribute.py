@@ -21,7 +21,22 @@ def cross_replica_concat(tensor):
     context = tf.distribute.get_replica_context()
     if context is None or context.num_replicas_in_sync == 1:
         return tensor, 0
-    gathered = context.all_gather(tensor, axis=0)
+    local_rows = tf.shape(tensor)[0]
+    all_rows = context.all_gather(local_rows[None], axis=0)  # (R,)
+    with tf.control_dependencies(
+        [
+            tf.debugging.assert_equal(
+                all_rows,
+                tf.fill(tf.shape(all_rows), local_rows),
+                message=(
+                    "Replicas hold different batch sizes: the global batch must "
+                    "be divisible by the number of replicas (batch the dataset "
+                    "with drop_remainder=True)."
+                ),
+            )
+        ]
+    ):
+        gathered = context.all_gather(tensor, axis=0)
     offset = context.replica_id_in_sync_group * tf.shape(tensor)[0]
     return gathered, offset
 

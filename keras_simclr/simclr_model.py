@@ -120,6 +120,7 @@ class SimCLRModel(keras.Model):
         self.probe = (
             keras.layers.Dense(probe_classes, name="probe") if probe_classes else None
         )
+        self.contrastive_loss = None  # set by compile()
         # === Config ===
         self.temperature = temperature
         self.probe_classes = probe_classes
@@ -173,6 +174,15 @@ class SimCLRModel(keras.Model):
         self.contrastive_loss = loss
         super().compile(optimizer=optimizer, **kwargs)
 
+    def fit(self, x=None, y=None, *args, **kwargs):
+        history = super().fit(x, y, *args, **kwargs)
+        if not history.history.get("loss"):
+            raise ValueError(
+                "The training data produced no batch: the dataset is empty (or "
+                "smaller than one batch with drop_remainder=True)."
+            )
+        return history
+
     def get_compile_config(self):
         config = super().get_compile_config()
         if config is not None:
@@ -203,6 +213,10 @@ class SimCLRModel(keras.Model):
                 "`probe_classes` is set, so the dataset must yield (images, "
                 "labels); it yields images only. Pass labelled data or set "
                 "`probe_classes=None`."
+            )
+        if images.dtype.is_floating:
+            images = tf.debugging.assert_all_finite(
+                images, "The input images contain NaN or inf values."
             )
         # (2n, S, S, 3): both views in ONE batch, so BatchNorm sees both.
         views = ops.concatenate(

@@ -1,6 +1,7 @@
 """NT-Xent, the normalised temperature-scaled cross-entropy loss of SimCLR."""
 
 import keras
+import tensorflow as tf
 from keras import ops
 
 from keras_simclr.distribute import cross_replica_concat
@@ -17,6 +18,25 @@ def _check_temperature(temperature):
             "`temperature` must be a positive number (SimCLR uses 0.1 for "
             f"ImageNet, 0.5 for CIFAR). Received: temperature={temperature}"
         )
+
+
+def _check_batch_size(projections_a, projections_b):
+    shape_a, shape_b = tuple(projections_a.shape), tuple(projections_b.shape)
+    if len(shape_a) != 2 or shape_a != shape_b and None not in shape_a + shape_b:
+        raise ValueError(
+            "NT-Xent expects two (N, d) projection batches of the same shape. "
+            f"Received: {shape_a} and {shape_b}"
+        )
+    if shape_a[0] is not None and shape_a[0] < 2 and _single_replica():
+        raise ValueError(
+            "NT-Xent needs a batch of at least 2 images (the other images are "
+            f"the negatives). Received a batch of {shape_a[0]}."
+        )
+
+
+def _single_replica():
+    context = tf.distribute.get_replica_context()
+    return context is None or context.num_replicas_in_sync == 1
 
 
 def contrastive_logits(projections_a, projections_b, temperature=0.1):
@@ -41,6 +61,18 @@ def contrastive_logits(projections_a, projections_b, temperature=0.1):
         each row's positive.
     """
     _check_temperature(temperature)
+    _check_batch_size(projections_a, projections_b)
+    if _single_replica():  # the batch size may be known only at run time
+        with tf.control_dependencies(
+            [
+                tf.debugging.assert_greater_equal(
+                    tf.shape(projections_a)[0],
+                    2,
+                    message="NT-Xent needs a batch of at least 2 images.",
+                )
+            ]
+        ):
+            projections_a = tf.identity(projections_a)
     # Logits and softmax in float32 whatever the input dtype (mixed precision).
     projections_a = ops.normalize(ops.cast(projections_a, "float32"), axis=-1)
     projections_b = ops.normalize(ops.cast(projections_b, "float32"), axis=-1)

@@ -2,6 +2,8 @@
 
 import keras
 
+from keras_simclr.layers.fused_batch_norm import FusedBatchNormalization
+
 BLOCKS_PER_STAGE = {
     18: (2, 2, 2, 2),
     34: (3, 4, 6, 3),
@@ -21,7 +23,8 @@ def scaled_channels(channels, width_multiplier):
 
 
 def batch_norm(x, name, synchronized, zero_gamma=False):
-    return keras.layers.BatchNormalization(
+    # Fused kernel on TF (falls back to Keras's when synchronized).
+    return FusedBatchNormalization(
         momentum=BATCH_NORM_MOMENTUM,
         epsilon=BATCH_NORM_EPSILON,
         gamma_initializer="zeros" if zero_gamma else "ones",
