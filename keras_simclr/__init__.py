@@ -14,7 +14,7 @@ from keras_simclr import (
     optimizers,
     visualize,
 )
-from keras_simclr.evaluation import knn_accuracy, linear_probe
+from keras_simclr.evaluation import fine_tune, knn_accuracy, linear_probe
 from keras_simclr.simclr_model import SimCLRModel
 
 __version__ = "0.1.0"
@@ -24,6 +24,7 @@ __all__ = [
     "callbacks",
     "datasets",
     "evaluation",
+    "fine_tune",
     "knn_accuracy",
     "layers",
     "linear_probe",

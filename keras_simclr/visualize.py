@@ -1,4 +1,8 @@
-"""Pictures users want: augmentation grids (PNG, no plotting library needed)."""
+"""Pictures users want, as PNGs (no plotting library needed).
+
+`augmentation_grid` here; `embedding_map` (2-D map of h by label) is
+re-exported from `keras_simclr.evaluation`.
+"""
 
 import numpy as np
 import tensorflow as tf
@@ -52,3 +56,10 @@ def augmentation_grid(images, augmentation, path, views=4, padding=2):
             grid[top : top + size, left : left + size] = tile
     _write_png(grid, path)
     return grid
+
+
+def embedding_map(*args, **kwargs):
+    """See `keras_simclr.evaluation.embedding_map`."""
+    from keras_simclr.evaluation.embedding_map import embedding_map as draw
+
+    return draw(*args, **kwargs)

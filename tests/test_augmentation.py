@@ -4,6 +4,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from model_helpers import fixed_augmentation
 
 import keras_simclr as ks
 
@@ -51,15 +52,7 @@ def test_inference_is_a_deterministic_central_resize():
 
 def test_identity_when_every_augmentation_is_off():
     images = random_images()
-    augment = ks.layers.SimCLRAugmentation(
-        32,
-        crop_area=(1.0, 1.0),
-        aspect_ratio=(1.0, 1.0),
-        flip=False,
-        jitter_rate=0.0,
-        grayscale_rate=0.0,
-        blur_rate=0.0,
-    )
+    augment = fixed_augmentation(32)
     np.testing.assert_allclose(augment(images), images / 255.0, atol=1e-6)
 
 
