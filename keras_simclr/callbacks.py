@@ -1,6 +1,9 @@
 """Callbacks that make training failures loud and early."""
 
+import json
 import math
+import os
+import shutil
 
 import keras
 
@@ -12,17 +15,16 @@ class NaNGuard(keras.callbacks.Callback):
     `FloatingPointError` naming the epoch and step and the usual causes, so a
     script or scheduler sees the failure.
 
-    Example:
-
-    >>> import numpy as np, keras
-    >>> model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
-    >>> model.compile("sgd", "mse")
-    >>> x = np.array([[np.nan]], "float32")
-    >>> try:
-    ...     model.fit(x, x, verbose=0, callbacks=[NaNGuard()])
-    ... except FloatingPointError as error:
-    ...     print(str(error)[:40])
-    Training stopped: the loss became nan at
+    Examples:
+        >>> import numpy as np, keras
+        >>> model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+        >>> model.compile("sgd", "mse")
+        >>> x = np.array([[np.nan]], "float32")
+        >>> try:
+        ...     model.fit(x, x, verbose=0, callbacks=[NaNGuard()])
+        ... except FloatingPointError as error:
+        ...     print(str(error)[:40])
+        Training stopped: the loss became nan at
     """
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -44,3 +46,129 @@ class NaNGuard(keras.callbacks.Callback):
             "mixed_float16 without loss scaling (use mixed_bfloat16, or compile "
             "after setting the policy), or NaN/inf values in the input images."
         )
+
+
+class AtomicBackupAndRestore(keras.callbacks.Callback):
+    """Epoch checkpoints that are never half-written; resumes an interrupted `fit`.
+
+    Like `keras.callbacks.BackupAndRestore` (same use: pass it to every run of
+    the same training, the first call starts fresh, a restarted one continues
+    after the last finished epoch), with one difference that matters when a
+    job is killed: each checkpoint (weights, optimizer and augmentation state,
+    and the epoch) is written into a temporary folder, then renamed to
+    `BACKUP_DIR/epoch-NNNNNN` in one atomic step, and only then is the
+    previous checkpoint removed. A `kill -9` at any moment leaves a complete
+    checkpoint; leftovers of an interrupted write are ignored and removed.
+    Keras' own callback writes the weights and the epoch in place, one after
+    the other.
+
+    Args:
+        backup_dir: folder for the checkpoints.
+        delete_checkpoint: remove `backup_dir` when training ends normally.
+            Defaults to True.
+
+    Examples:
+        >>> import os, tempfile, numpy as np, keras
+        >>> backup = os.path.join(tempfile.mkdtemp(), "backup")
+        >>> model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+        >>> model.compile("sgd", "mse")
+        >>> x = np.ones((4, 1), "float32")
+        >>> callback = AtomicBackupAndRestore(backup, delete_checkpoint=False)
+        >>> _ = model.fit(x, x, epochs=2, verbose=0, callbacks=[callback])
+        >>> sorted(os.listdir(backup))
+        ['epoch-000002']
+        >>> latest_checkpoint(backup)[0]
+        2
+    """
+
+    def __init__(self, backup_dir, delete_checkpoint=True):
+        super().__init__()
+        if not backup_dir:
+            raise ValueError("AtomicBackupAndRestore needs a backup_dir.")
+        self.backup_dir = os.fspath(backup_dir)
+        self.delete_checkpoint = delete_checkpoint
+        self.restored_epoch = 0
+
+    def on_train_begin(self, logs=None):
+        _remove_partial_checkpoints(self.backup_dir)
+        found = latest_checkpoint(self.backup_dir)
+        if found is None:
+            return
+        epoch, path = found
+        if not self.model.built:
+            raise ValueError(
+                "AtomicBackupAndRestore: build the model before fit() so a "
+                "checkpoint can be restored (call it on a batch)."
+            )
+        if self.model.optimizer is not None and not self.model.optimizer.built:
+            self.model.optimizer.build(self.model.trainable_variables)
+        try:
+            self.model.load_weights(os.path.join(path, WEIGHTS_FILE))
+        except Exception as error:
+            raise ValueError(
+                f"Cannot restore the checkpoint {path!r} ({type(error).__name__}: "
+                f"{error}). It was written by a different model, or damaged "
+                "after it was written; delete the folder to start afresh."
+            ) from error
+        self.restored_epoch = epoch
+        self.model._initial_epoch = epoch  # how keras' BackupAndRestore resumes
+
+    def on_epoch_end(self, epoch, logs=None):
+        os.makedirs(self.backup_dir, exist_ok=True)
+        partial = os.path.join(
+            self.backup_dir, f"{PARTIAL_PREFIX}{os.getpid()}-{epoch + 1}"
+        )
+        shutil.rmtree(partial, ignore_errors=True)
+        os.makedirs(partial)
+        self.model.save_weights(os.path.join(partial, WEIGHTS_FILE))
+        with open(os.path.join(partial, STATE_FILE), "w") as file:
+            json.dump({"epoch": epoch + 1}, file)
+            file.flush()
+            os.fsync(file.fileno())
+        final = os.path.join(self.backup_dir, f"epoch-{epoch + 1:06d}")
+        shutil.rmtree(final, ignore_errors=True)
+        os.rename(partial, final)
+        for name in os.listdir(self.backup_dir):
+            if name.startswith("epoch-") and name != os.path.basename(final):
+                shutil.rmtree(os.path.join(self.backup_dir, name), ignore_errors=True)
+
+    def on_train_end(self, logs=None):
+        if self.delete_checkpoint:
+            shutil.rmtree(self.backup_dir, ignore_errors=True)
+
+
+WEIGHTS_FILE = "model.weights.h5"
+STATE_FILE = "state.json"
+PARTIAL_PREFIX = ".partial-"
+
+
+def latest_checkpoint(backup_dir):
+    """`(epoch, path)` of the newest complete checkpoint in `backup_dir`, or None."""
+    checkpoints = _checkpoints(backup_dir)
+    return checkpoints[-1] if checkpoints else None
+
+
+def _checkpoints(backup_dir):
+    if not os.path.isdir(backup_dir):
+        return []
+    found = []
+    for name in os.listdir(backup_dir):
+        path = os.path.join(backup_dir, name)
+        if not name.startswith("epoch-"):
+            continue
+        try:
+            with open(os.path.join(path, STATE_FILE)) as file:
+                epoch = int(json.load(file)["epoch"])
+        except (OSError, ValueError, KeyError):
+            continue
+        if os.path.isfile(os.path.join(path, WEIGHTS_FILE)):
+            found.append((epoch, path))
+    return sorted(found)
+
+
+def _remove_partial_checkpoints(backup_dir):
+    if not os.path.isdir(backup_dir):
+        return
+    for name in os.listdir(backup_dir):
+        if name.startswith(PARTIAL_PREFIX):
+            shutil.rmtree(os.path.join(backup_dir, name), ignore_errors=True)

@@ -87,7 +87,7 @@ def build_parser():
     pretrain.add_argument(
         "--resume",
         action="store_true",
-        help="continue from OUTPUT.backup/ after an interruption",
+        help="continue an interrupted run from its last epoch checkpoint (OUTPUT.backup/)",
     )
     pretrain.add_argument("--strategy", choices=STRATEGIES, default="default")
     pretrain.add_argument("--mixed-precision", choices=PRECISIONS, default="float32")
@@ -239,11 +239,22 @@ def pretrain(args):
             optimizer=ks.optimizers.LARS(schedule, weight_decay=args.weight_decay)
         )
     backup = f"{args.output}.backup"
-    callbacks = [ks.callbacks.NaNGuard()]
-    if args.resume or args.epochs > 1:
-        callbacks.append(
-            keras.callbacks.BackupAndRestore(backup, delete_checkpoint=True)
+    found = ks.callbacks.latest_checkpoint(backup)
+    if found and not args.resume:
+        raise SystemExit(
+            f"error: {backup}/ holds the checkpoint of an interrupted run (after "
+            f"epoch {found[0]}); pass --resume to continue it, or delete the folder."
         )
+    if args.resume:
+        print(
+            f"keras-simclr: resuming after epoch {found[0]} from {found[1]}"
+            if found
+            else f"keras-simclr: --resume: no checkpoint in {backup}/, starting afresh"
+        )
+    callbacks = [
+        ks.callbacks.NaNGuard(),
+        ks.callbacks.AtomicBackupAndRestore(backup, delete_checkpoint=True),
+    ]
     params = sum(int(w.numpy().size) for w in model.encoder.trainable_weights)
     print(
         f"keras-simclr: pretraining ResNet-{args.depth} x{args.width} ({params / 1e6:.2f} M "

@@ -1,4 +1,9 @@
 import os
+import re
+import signal
+import subprocess
+import sys
+import time
 
 import keras
 import pytest
@@ -78,3 +83,53 @@ def test_bad_values_found_after_parsing(tmp_path):
     corrupt.write_bytes(b"PK\x03\x04 truncated")
     with pytest.raises(SystemExit, match="not a readable keras-simclr model"):
         cli.main(["probe", str(corrupt)])
+
+
+def run_cli(arguments, **kwargs):
+    environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    command = [sys.executable, "-m", "keras_simclr.cli", *arguments]
+    return subprocess.Popen(
+        command,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        **kwargs,
+    )
+
+
+def test_pretrain_resume_after_kill_9_finishes_with_the_expected_step_count(tmp_path):
+    output = str(tmp_path / "model.keras")
+    backup = output + ".backup"
+    epochs = 6
+    arguments = ["pretrain", "--epochs", str(epochs), "--output", output, "--no-probe"]
+    arguments += [*TINY[:-1], "2"]  # --verbose 2: one line per epoch
+
+    process = run_cli(arguments)
+    deadline = time.time() + 240
+    while ks.callbacks.latest_checkpoint(backup) is None:
+        assert process.poll() is None, process.stdout.read()[-3000:]
+        assert time.time() < deadline, "no checkpoint was written"
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)  # mid-epoch 2 (or while writing its checkpoint)
+    first_output = process.communicate(timeout=60)[0]
+    assert process.returncode == -signal.SIGKILL, first_output[-3000:]
+    assert not os.path.exists(output)
+    done, path = ks.callbacks.latest_checkpoint(backup)
+    assert 1 <= done < epochs
+    assert sorted(os.listdir(path)) == ["model.weights.h5", "state.json"]
+
+    refused = run_cli(arguments)
+    message = refused.communicate(timeout=240)[0]
+    assert refused.returncode != 0 and "pass --resume" in message
+
+    resumed = run_cli([*arguments, "--resume"])
+    second_output = resumed.communicate(timeout=300)[0]
+    assert resumed.returncode == 0, second_output[-3000:]
+    assert f"resuming after epoch {done}" in second_output
+    ran = re.findall(rf"Epoch (\d+)/{epochs}", second_output)
+    assert ran == [str(epoch) for epoch in range(done + 1, epochs + 1)]
+    steps = int(re.search(r"(\d+) epochs x (\d+) steps", second_output).group(2))
+    model = keras.models.load_model(output)
+    assert int(model.optimizer.iterations) == epochs * steps
+    assert not os.path.exists(backup)

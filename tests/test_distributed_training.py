@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 WORKERS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "workers")
 
@@ -66,10 +67,11 @@ def test_multi_worker_mirrored_strategy_workers_agree(tmp_path):
         np.testing.assert_allclose(first, second, rtol=1e-6, atol=1e-7)
 
 
-def run_resumable(backup_dir, output, kill_after=None):
+def run_resumable(kind, backup_dir, output, kill_after=None):
     command = [
         sys.executable,
         os.path.join(WORKERS, "resumable_train.py"),
+        kind,
         str(backup_dir),
         str(output),
     ]
@@ -80,14 +82,19 @@ def run_resumable(backup_dir, output, kill_after=None):
     )
 
 
-def test_backup_and_restore_resumes_a_killed_run_identically(tmp_path):
-    reference = run_resumable(tmp_path / "reference_backup", tmp_path / "reference.npz")
+@pytest.mark.parametrize("kind", ["keras", "atomic"])
+def test_backup_and_restore_resumes_a_killed_run_identically(kind, tmp_path):
+    reference = run_resumable(
+        kind, tmp_path / "reference_backup", tmp_path / "reference.npz"
+    )
     assert reference.returncode == 0, reference.stderr[-3000:]
 
-    killed = run_resumable(tmp_path / "backup", tmp_path / "resumed.npz", kill_after=1)
+    killed = run_resumable(
+        kind, tmp_path / "backup", tmp_path / "resumed.npz", kill_after=1
+    )
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
     assert not (tmp_path / "resumed.npz").exists()
-    resumed = run_resumable(tmp_path / "backup", tmp_path / "resumed.npz")
+    resumed = run_resumable(kind, tmp_path / "backup", tmp_path / "resumed.npz")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
 
     # Epochs 0, 1 before the kill; the restart ran only epochs 2 and 3.

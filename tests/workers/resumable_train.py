@@ -1,6 +1,7 @@
 """A training run with BackupAndRestore that may kill itself (SIGKILL).
 
-    python resumable_train.py BACKUP_DIR OUTPUT.npz [KILL_AFTER_EPOCH]
+    python resumable_train.py keras|atomic BACKUP_DIR OUTPUT.npz [KILL_AFTER_EPOCH]
+keras: keras.callbacks.BackupAndRestore; atomic: ks.callbacks.AtomicBackupAndRestore.
 With KILL_AFTER_EPOCH, the process sends itself SIGKILL right after that epoch
 (after BackupAndRestore wrote its backup): nothing is flushed or cleaned up.
 """
@@ -20,8 +21,12 @@ from model_helpers import tiny_images, tiny_model  # noqa: E402
 
 import keras_simclr as ks  # noqa: E402
 
-backup_dir, output = sys.argv[1], sys.argv[2]
-kill_after = int(sys.argv[3]) if len(sys.argv) > 3 else None
+kind, backup_dir, output = sys.argv[1:4]
+kill_after = int(sys.argv[4]) if len(sys.argv) > 4 else None
+backup = {
+    "keras": keras.callbacks.BackupAndRestore,
+    "atomic": ks.callbacks.AtomicBackupAndRestore,
+}[kind](backup_dir)
 keras.utils.set_random_seed(0)
 model = tiny_model()
 model.compile(optimizer=ks.optimizers.LARS(0.5))
@@ -41,6 +46,6 @@ model.fit(
     epochs=4,
     shuffle=False,
     verbose=0,
-    callbacks=[keras.callbacks.BackupAndRestore(backup_dir), Record()],
+    callbacks=[backup, Record()],
 )
 np.savez(output, **{f"w{i}": w.numpy() for i, w in enumerate(model.weights)})
