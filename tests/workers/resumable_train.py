@@ -17,6 +17,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
 from model_helpers import tiny_images, tiny_model  # noqa: E402
 
 import keras_simclr as ks  # noqa: E402
@@ -28,6 +29,10 @@ backup = {
     "atomic": ks.callbacks.AtomicBackupAndRestore,
 }[kind](backup_dir)
 keras.utils.set_random_seed(0)
+# Bitwise-identical reruns need deterministic kernels: the test runs this
+# script with TF_ENABLE_ONEDNN_OPTS=0 (oneDNN's CPU kernels are not
+# reproducible run to run, even with op determinism; docs/guarantees.md).
+tf.config.experimental.enable_op_determinism()
 model = tiny_model()
 model.compile(optimizer=ks.optimizers.LARS(0.5))
 
