@@ -1,6 +1,6 @@
 """Two-view SimCLR augmentation throughput on this machine's CPU.
 
-    python benchmarks/augmentation.py [--batch-size 256] [--steps 20]
+    python benchmarks/augmentation.py [--batch-size 256] [--steps 40] [--repeats 5]
 
 Prints a table of source images per second (each image yields TWO views) for
 keras-simclr's batched `SimCLRAugmentation` at 32, 96 and 224 pixels, beside
@@ -22,15 +22,19 @@ import tensorflow as tf  # noqa: E402
 import keras_simclr as ks  # noqa: E402
 
 
-def images_per_second(dataset, steps, batch_size):
+def images_per_second(dataset, steps, batch_size, repeats):
+    """Median over `repeats` timings of `steps` batches each."""
     iterator = iter(dataset.repeat())
     for _ in range(3):  # warm-up: tracing, thread pools
         next(iterator)
-    start = time.perf_counter()
-    for _ in range(steps):
-        batch = next(iterator)
-    tf.nest.map_structure(lambda t: t.numpy(), batch)
-    return steps * batch_size / (time.perf_counter() - start)
+    rates = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(steps):
+            batch = next(iterator)
+        tf.nest.map_structure(lambda t: t.numpy(), batch)
+        rates.append(steps * batch_size / (time.perf_counter() - start))
+    return float(np.median(rates))
 
 
 def source(size, batch_size):
@@ -90,7 +94,10 @@ def keras_cv_crop(size, batch_size):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch-size", type=int, default=256)
-    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument(
+        "--steps", type=int, default=40, help="batches per timing at 32 px"
+    )
+    parser.add_argument("--repeats", type=int, default=5, help="timings; median")
     parser.add_argument("--sizes", type=int, nargs="+", default=[32, 96, 224])
     args = parser.parse_args()
     rows = []
@@ -109,7 +116,7 @@ def main():
             rows.append((size, "keras-cv RandomCropAndResize only", float("nan")))
         for name, build, extra in candidates:
             dataset = build(size, args.batch_size, *extra)
-            rate = images_per_second(dataset, steps, args.batch_size)
+            rate = images_per_second(dataset, steps, args.batch_size, args.repeats)
             rows.append((size, name, rate))
             print(f"  measured {size}px {name}: {rate:,.0f}", flush=True)
     print(f"\nTwo-view images/s, batch {args.batch_size}, {os.cpu_count()} CPU cores")

@@ -162,6 +162,29 @@ def test_each_jitter_operation_is_its_reference_map():
     assert np.isfinite(views).all()
 
 
+def test_small_matrix_products_match_numpy():
+    from keras_simclr.layers.random_color_distortion import _matmul, _vecmat
+
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(2, 5, 3, 3)).astype("float32")
+    v = rng.normal(size=(5, 3)).astype("float32")
+    np.testing.assert_allclose(_matmul(a, b), a @ b, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(_matmul(a, b[0]), a @ b[0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(_matmul(b[0], a), b[0] @ a, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        _vecmat(v, a), np.einsum("bc,bcd->bd", v, a), rtol=1e-5, atol=1e-6
+    )
+
+
+def test_value_range_scale_is_folded_into_the_colour_map():
+    x = np.random.default_rng(0).uniform(0, 255, (16, 6, 6, 3)).astype("float32")
+    views = [
+        ks.layers.RandomColorDistortion(seed=3).distort(images, scale=scale)
+        for images, scale in ((x, 1 / 255), (x / 255, 1.0))
+    ]
+    np.testing.assert_allclose(views[0], views[1], atol=1e-5)
+
+
 def test_blur_matches_numpy_convolution():
     blur = ks.layers.RandomGaussianBlur(rate=1.0, seed=0)
     images = np.random.default_rng(0).uniform(size=(3, 20, 20, 3)).astype("float32")

@@ -47,14 +47,13 @@ class SimCLRAugmentation(keras.layers.Layer):
         seed: int or None. The same seed gives the same sequence of views.
         **kwargs: passed to `keras.layers.Layer`.
 
-    Example:
-
-    >>> import numpy as np
-    >>> augment = SimCLRAugmentation(image_size=24, blur_rate=0.0, seed=1)
-    >>> images = np.random.randint(0, 256, (8, 32, 32, 3), dtype="uint8")
-    >>> view_a, view_b = augment(images), augment(images)
-    >>> view_a.shape, view_a.dtype
-    (TensorShape([8, 24, 24, 3]), tf.float32)
+    Examples:
+        >>> import numpy as np
+        >>> augment = SimCLRAugmentation(image_size=24, blur_rate=0.0, seed=1)
+        >>> images = np.random.randint(0, 256, (8, 32, 32, 3), dtype="uint8")
+        >>> view_a, view_b = augment(images), augment(images)
+        >>> view_a.shape, view_a.dtype
+        (TensorShape([8, 24, 24, 3]), tf.float32)
     """
 
     def __init__(
@@ -125,13 +124,22 @@ class SimCLRAugmentation(keras.layers.Layer):
             )
         views = self.crop(images, training=training)  # (B, S, S, C) float32
         low, high = self.value_range
-        views = (views - low) / float(high - low)
+        if low != 0:
+            views = views - low
+        scale = 1.0 / float(high - low)
         if channels == 1:
             views = ops.repeat(views, 3, axis=-1)
-        if training:
-            views = self.color_distortion(views, training=True)
+        if training and self.color_distortion.active:
+            # Colour distortion is affine per image: the value-range scale is
+            # folded into its matrix, and it clips to [0, 1]; the blur (a
+            # weighted mean) then stays inside that range.
+            views = self.color_distortion.distort(views, scale=scale)
             views = self.blur(views, training=True)
-        views = ops.clip(views, 0.0, 1.0)
+        else:
+            views = views * scale
+            if training:
+                views = self.blur(views, training=True)
+            views = ops.clip(views, 0.0, 1.0)
         return views[0] if single_image else views
 
     def compute_output_shape(self, input_shape):
