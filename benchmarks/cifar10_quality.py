@@ -4,9 +4,9 @@
 
 A fixed CPU recipe: ResNet-18 with the CIFAR stem at width `--width`, the
 CIFAR augmentation (strength 0.5, no blur), projection head 128-d,
-temperature 0.5, batch 256, LARS with the square-root rate 0.075·√B, weight
-decay 1e-6, warm-up 10% then cosine over the epochs that fit in `--minutes`
-(estimated from the first epoch's speed). Data: the CIFAR-10 training split of
+temperature 0.5 (`--temperature`), batch 256, LARS with the square-root rate 0.075·√B, weight
+decay 1e-6, warm-up 10% then cosine over the steps that fit in `--minutes`
+(estimated from the speed of 8 steps after warm-up). Data: the CIFAR-10 training split of
 ../shared/data, split 45,000 train (pretraining + probe training) / 5,000
 validation (stratified, seed 0). Reports linear-probe and weighted-kNN
 (k = 200, τ = 0.1) validation accuracy of the pretrained encoder beside the
@@ -22,6 +22,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # as keras_simclr sets it
 
 import keras  # noqa: E402
+import numpy as np  # noqa: E402
 
 import keras_simclr as ks  # noqa: E402
 from keras_simclr import datasets  # noqa: E402
@@ -37,13 +38,13 @@ def load_cifar10(data_dir):
     return datasets.split_train_validation(x, y.astype("int64"), 0.1, seed=0)
 
 
-def build_model(width, seed):
+def build_model(width, seed, temperature):
     encoder = ks.models.ResNetBackbone(
         18, width, cifar_stem=True, input_shape=(32, 32, 3)
     )
     augmentation = ks.simclr_model.default_augmentation(32, seed=seed)
     return ks.SimCLRModel(
-        encoder, ks.layers.ProjectionHead(128), augmentation, temperature=0.5
+        encoder, ks.layers.ProjectionHead(128), augmentation, temperature=temperature
     )
 
 
@@ -53,6 +54,14 @@ def evaluate(model, train, validation):
     return probe.accuracy, probe.top5_accuracy, knn
 
 
+class StepTimer(keras.callbacks.Callback):
+    def on_train_begin(self, logs=None):
+        self.times = []
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.times.append(time.time())
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -60,6 +69,7 @@ def main():
     )
     parser.add_argument("--width", type=float, default=0.25)
     parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--temperature", type=float, default=0.5)
     parser.add_argument(
         "--data", default=os.path.join(HERE, "..", "..", "shared", "data")
     )
@@ -74,22 +84,27 @@ def main():
 
     # Measure one epoch's speed at a constant rate, then plan the schedule.
     peak = ks.optimizers.scaled_learning_rate(0.075, args.batch_size, "sqrt")
-    model = build_model(args.width, seed=0)
+    model = build_model(args.width, 0, args.temperature)
     budget = args.minutes * 60
-    probe_model = build_model(args.width, seed=0)
+    probe_model = build_model(args.width, 0, args.temperature)
     probe_model.compile(optimizer=ks.optimizers.LARS(peak))
     start = time.time()
-    probe_model.fit(unlabeled.take(4), epochs=1, verbose=0)
-    warm = time.time()
-    probe_model.fit(unlabeled.take(4), epochs=1, verbose=0)
-    seconds_per_step = (time.time() - warm) / 4
-    epochs = max(1, int(budget / (seconds_per_step * steps_per_epoch)))
-    total_steps = epochs * steps_per_epoch
+    timer = StepTimer()
+    probe_model.fit(unlabeled.take(12), epochs=1, verbose=0, callbacks=[timer])
+    # Steady state: tracing and the shuffle buffer's first fill are in the
+    # first steps, which would make the plan too short.
+    seconds_per_step = float(np.median(np.diff(timer.times)[3:]))
+    # Fill the budget with whole steps: the last "epoch" may be a partial pass.
+    total_steps = max(1, int(budget / seconds_per_step))
+    epochs = -(-total_steps // steps_per_epoch)
+    steps_in_epoch = -(-total_steps // epochs)
+    total_steps = epochs * steps_in_epoch
     print(
         f"recipe: ResNet-18 x{args.width} CIFAR stem, batch {args.batch_size}, "
-        f"{seconds_per_step:.2f} s/step -> {epochs} epochs ({total_steps} steps) in "
-        f"~{args.minutes:g} min; peak LARS rate {peak:.2f}; speed probe took "
-        f"{time.time() - start:.0f} s",
+        f"temperature {args.temperature:g}, {seconds_per_step:.2f} s/step -> "
+        f"{total_steps} steps ({total_steps / steps_per_epoch:.1f} passes over "
+        f"the data) in ~{args.minutes:g} min; peak LARS rate {peak:.2f}; speed "
+        f"probe took {time.time() - start:.0f} s",
         flush=True,
     )
     schedule = ks.optimizers.WarmupCosineDecay(
@@ -97,7 +112,9 @@ def main():
     )
     model.compile(optimizer=ks.optimizers.LARS(schedule))
     start = time.time()
-    history = model.fit(unlabeled, epochs=epochs, verbose=2)
+    history = model.fit(
+        unlabeled.repeat(), epochs=epochs, steps_per_epoch=steps_in_epoch, verbose=2
+    )
     pretrain_seconds = time.time() - start
     if args.output:
         model.save(args.output)
@@ -106,12 +123,12 @@ def main():
         ("SimCLR pretrained", *evaluate(model, train, validation)),
         (
             "random initialisation",
-            *evaluate(build_model(args.width, seed=1), train, validation),
+            *evaluate(build_model(args.width, 1, args.temperature), train, validation),
         ),
     ]
     print(
         f"\nCIFAR-10 validation (5,000 held-out training images), {os.cpu_count()} CPU "
-        f"cores, pretraining {pretrain_seconds / 60:.1f} min, {epochs} epochs, final "
+        f"cores, pretraining {pretrain_seconds / 60:.1f} min, {total_steps} steps ({total_steps / steps_per_epoch:.1f} passes), final "
         f"loss {history.history['loss'][-1]:.3f}, contrastive accuracy "
         f"{history.history['contrastive_accuracy'][-1]:.3f}"
     )

@@ -50,12 +50,11 @@ def to_dataset(
             where a small last batch has few negatives.
         seed: shuffle seed. Defaults to 0.
 
-    Example:
-
-    >>> import numpy as np
-    >>> dataset = to_dataset(np.zeros((10, 8, 8, 3), "uint8"), batch_size=4, drop_remainder=True)
-    >>> [int(batch.shape[0]) for batch in dataset]
-    [4, 4]
+    Examples:
+        >>> import numpy as np
+        >>> dataset = to_dataset(np.zeros((10, 8, 8, 3), "uint8"), batch_size=4, drop_remainder=True)
+        >>> [int(batch.shape[0]) for batch in dataset]
+        [4, 4]
     """
     if len(images) == 0:
         raise ValueError("Cannot build a dataset from 0 images.")
@@ -92,11 +91,10 @@ def digits(image_size=32, validation_fraction=0.2, seed=0):
     uint8 0–255, resized bilinearly to `image_size` and repeated to 3
     channels. The unlabeled pretraining set is the training split's images.
 
-    Example:
-
-    >>> splits = digits(image_size=16)
-    >>> splits.unlabeled.shape, splits.num_classes
-    ((1438, 16, 16, 3), 10)
+    Examples:
+        >>> splits = digits(image_size=16)
+        >>> splits.unlabeled.shape, splits.num_classes
+        ((1438, 16, 16, 3), 10)
     """
     from sklearn.datasets import load_digits
 

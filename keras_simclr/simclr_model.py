@@ -75,20 +75,19 @@ class SimCLRModel(keras.Model):
         probe_classes: int or None, number of classes of the online probe.
         **kwargs: passed to `keras.Model`.
 
-    Example:
-
-    >>> import numpy as np
-    >>> import keras_simclr as ks
-    >>> encoder = ks.models.ResNetBackbone(
-    ...     18, width_multiplier=0.0625, cifar_stem=True, input_shape=(16, 16, 3))
-    >>> model = ks.SimCLRModel(encoder, ks.layers.ProjectionHead(16), temperature=0.5)
-    >>> model.compile(optimizer=ks.optimizers.LARS(0.3))
-    >>> images = np.random.randint(0, 256, (16, 16, 16, 3), dtype="uint8")
-    >>> history = model.fit(images, batch_size=8, epochs=1, verbose=0)
-    >>> sorted(history.history)
-    ['contrastive_accuracy', 'loss']
-    >>> model.predict(images, verbose=0).shape
-    (16, 32)
+    Examples:
+        >>> import numpy as np
+        >>> import keras_simclr as ks
+        >>> encoder = ks.models.ResNetBackbone(
+        ...     18, width_multiplier=0.0625, cifar_stem=True, input_shape=(16, 16, 3))
+        >>> model = ks.SimCLRModel(encoder, ks.layers.ProjectionHead(16), temperature=0.5)
+        >>> model.compile(optimizer=ks.optimizers.LARS(0.3))
+        >>> images = np.random.randint(0, 256, (16, 16, 16, 3), dtype="uint8")
+        >>> history = model.fit(images, batch_size=8, epochs=1, verbose=0)
+        >>> sorted(history.history)
+        ['contrastive_accuracy', 'loss']
+        >>> model.predict(images, verbose=0).shape
+        (16, 32)
     """
 
     def __init__(

@@ -33,14 +33,13 @@ def augmentation_grid(images, augmentation, path, views=4, padding=2):
     Returns:
         The grid as a uint8 `(rows, columns, 3)` array.
 
-    Example:
-
-    >>> import numpy as np, tempfile, os
-    >>> from keras_simclr.layers import SimCLRAugmentation
-    >>> images = np.random.randint(0, 256, (3, 32, 32, 3), dtype="uint8")
-    >>> path = os.path.join(tempfile.mkdtemp(), "views.png")
-    >>> augmentation_grid(images, SimCLRAugmentation(32, seed=0), path).shape
-    (104, 172, 3)
+    Examples:
+        >>> import numpy as np, tempfile, os
+        >>> from keras_simclr.layers import SimCLRAugmentation
+        >>> images = np.random.randint(0, 256, (3, 32, 32, 3), dtype="uint8")
+        >>> path = os.path.join(tempfile.mkdtemp(), "views.png")
+        >>> augmentation_grid(images, SimCLRAugmentation(32, seed=0), path).shape
+        (104, 172, 3)
     """
     size = augmentation.image_size
     originals = _to_uint8(augmentation(images, training=False))

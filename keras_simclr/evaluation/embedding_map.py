@@ -37,15 +37,14 @@ def embedding_map(model_or_encoder, data, path, method="pca", size=512, dot=2, s
     Returns:
         `(points, labels)`: the float `(N, 2)` coordinates and `(N,)` labels.
 
-    Example:
-
-    >>> import numpy as np, keras, tempfile, os
-    >>> encoder = keras.Sequential([keras.Input((5,)), keras.layers.Identity()])
-    >>> x = np.random.default_rng(0).normal(size=(50, 5)).astype("float32")
-    >>> path = os.path.join(tempfile.mkdtemp(), "map.png")
-    >>> points, labels = embedding_map(encoder, (x, np.arange(50) % 3), path)
-    >>> points.shape
-    (50, 2)
+    Examples:
+        >>> import numpy as np, keras, tempfile, os
+        >>> encoder = keras.Sequential([keras.Input((5,)), keras.layers.Identity()])
+        >>> x = np.random.default_rng(0).normal(size=(50, 5)).astype("float32")
+        >>> path = os.path.join(tempfile.mkdtemp(), "map.png")
+        >>> points, labels = embedding_map(encoder, (x, np.arange(50) % 3), path)
+        >>> points.shape
+        (50, 2)
     """
     from sklearn.decomposition import PCA
     from sklearn.manifold import TSNE

@@ -23,13 +23,12 @@ def balanced_subset(images, labels, fraction, seed=0):
     Returns:
         `(images, labels)` of the subset, shuffled.
 
-    Example:
-
-    >>> import numpy as np
-    >>> x, y = np.arange(100), np.repeat(np.arange(4), 25)
-    >>> subset_x, subset_y = balanced_subset(x, y, 0.1)
-    >>> np.bincount(subset_y).tolist()
-    [2, 2, 2, 2]
+    Examples:
+        >>> import numpy as np
+        >>> x, y = np.arange(100), np.repeat(np.arange(4), 25)
+        >>> subset_x, subset_y = balanced_subset(x, y, 0.1)
+        >>> np.bincount(subset_y).tolist()
+        [2, 2, 2, 2]
     """
     if not 0 < fraction <= 1:
         raise ValueError(f"`fraction` must be in (0, 1]. Received: {fraction}")

@@ -71,14 +71,13 @@ def knn_accuracy(
     Returns:
         float in [0, 1].
 
-    Example:
-
-    >>> import numpy as np, keras
-    >>> encoder = keras.Sequential([keras.Input((2,)), keras.layers.Identity()])
-    >>> x = np.array([[1, 0], [0.9, 0.1], [0, 1], [0.1, 0.9]], "float32")
-    >>> y = np.array([0, 0, 1, 1])
-    >>> knn_accuracy(encoder, (x, y), (x, y), k=2)
-    1.0
+    Examples:
+        >>> import numpy as np, keras
+        >>> encoder = keras.Sequential([keras.Input((2,)), keras.layers.Identity()])
+        >>> x = np.array([[1, 0], [0.9, 0.1], [0, 1], [0.1, 0.9]], "float32")
+        >>> y = np.array([0, 0, 1, 1])
+        >>> knn_accuracy(encoder, (x, y), (x, y), k=2)
+        1.0
     """
     train_features, train_labels = extract_features(
         model_or_encoder, train_ds, batch_size

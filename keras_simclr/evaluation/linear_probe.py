@@ -69,15 +69,14 @@ def linear_probe(
         `LinearProbeResult` with `accuracy`, `top5_accuracy`,
         `train_accuracy` and `classifier`.
 
-    Example:
-
-    >>> import numpy as np, keras
-    >>> encoder = keras.Sequential([keras.Input((4,)), keras.layers.Identity()])
-    >>> x = np.random.default_rng(0).normal(size=(200, 4)).astype("float32")
-    >>> y = (x[:, 0] > 0).astype("int64")
-    >>> result = linear_probe(encoder, (x, y))
-    >>> result.accuracy > 0.95
-    True
+    Examples:
+        >>> import numpy as np, keras
+        >>> encoder = keras.Sequential([keras.Input((4,)), keras.layers.Identity()])
+        >>> x = np.random.default_rng(0).normal(size=(200, 4)).astype("float32")
+        >>> y = (x[:, 0] > 0).astype("int64")
+        >>> result = linear_probe(encoder, (x, y))
+        >>> result.accuracy > 0.95
+        True
     """
     train_features, train_labels = extract_features(
         model_or_encoder, train_ds, batch_size

@@ -16,8 +16,7 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
     config, same moving-average rule; the moving variance is updated with the
     batch's unbiased variance, as the fused kernel (and Keras 2) report it.
 
-    Args:
-        **kwargs: those of `keras.layers.BatchNormalization`.
+    Takes the arguments of `keras.layers.BatchNormalization`.
     """
 
     def _can_fuse(self, inputs, mask):

@@ -27,12 +27,11 @@ class ProjectionHead(keras.layers.Layer):
             (SimCLR's global BN). Defaults to False.
         **kwargs: passed to `keras.layers.Layer`.
 
-    Example:
-
-    >>> import numpy as np
-    >>> head = ProjectionHead(output_dim=16, num_layers=3)
-    >>> head(np.zeros((4, 32), "float32")).shape
-    TensorShape([4, 16])
+    Examples:
+        >>> import numpy as np
+        >>> head = ProjectionHead(output_dim=16, num_layers=3)
+        >>> head(np.zeros((4, 32), "float32")).shape
+        TensorShape([4, 16])
     """
 
     def __init__(

@@ -29,12 +29,11 @@ class RandomGaussianBlur(RandomLayer):
         seed: int or None.
         **kwargs: passed to `keras.layers.Layer`.
 
-    Example:
-
-    >>> import numpy as np
-    >>> blur = RandomGaussianBlur(rate=1.0, seed=0)
-    >>> blur(np.random.rand(2, 32, 32, 3).astype("float32")).shape
-    TensorShape([2, 32, 32, 3])
+    Examples:
+        >>> import numpy as np
+        >>> blur = RandomGaussianBlur(rate=1.0, seed=0)
+        >>> blur(np.random.rand(2, 32, 32, 3).astype("float32")).shape
+        TensorShape([2, 32, 32, 3])
     """
 
     def __init__(

@@ -46,12 +46,11 @@ class RandomResizedCrop(RandomLayer):
         seed: int or None.
         **kwargs: passed to `keras.layers.Layer`.
 
-    Example:
-
-    >>> import numpy as np
-    >>> crop = RandomResizedCrop(16, seed=0)
-    >>> crop(np.zeros((2, 40, 30, 3), "uint8")).shape
-    TensorShape([2, 16, 16, 3])
+    Examples:
+        >>> import numpy as np
+        >>> crop = RandomResizedCrop(16, seed=0)
+        >>> crop(np.zeros((2, 40, 30, 3), "uint8")).shape
+        TensorShape([2, 16, 16, 3])
     """
 
     def __init__(

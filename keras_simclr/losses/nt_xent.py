@@ -112,13 +112,12 @@ def nt_xent_loss(projections_a, projections_b, temperature=0.1):
         float32 `(N,)`: for pair `i`, `(l(2i-1, 2i) + l(2i, 2i-1)) / 2`, so
         the mean over pairs is the paper's loss.
 
-    Example:
-
-    >>> import numpy as np
-    >>> a = np.eye(4, 8, dtype="float32")
-    >>> per_pair = nt_xent_loss(a, a, temperature=0.5)
-    >>> tuple(per_pair.shape)
-    (4,)
+    Examples:
+        >>> import numpy as np
+        >>> a = np.eye(4, 8, dtype="float32")
+        >>> per_pair = nt_xent_loss(a, a, temperature=0.5)
+        >>> tuple(per_pair.shape)
+        (4,)
     """
     logits, positive_index = contrastive_logits(
         projections_a, projections_b, temperature
@@ -167,14 +166,13 @@ class NTXent(keras.losses.Loss):
         name: loss name. Defaults to `"nt_xent"`.
         **kwargs: passed to `keras.losses.Loss` (e.g. `reduction`).
 
-    Example:
-
-    >>> import numpy as np
-    >>> rng = np.random.default_rng(0)
-    >>> a, b = rng.normal(size=(2, 8, 16)).astype("float32")
-    >>> loss = NTXent(temperature=0.5)(a, b)
-    >>> float(loss) > 0
-    True
+    Examples:
+        >>> import numpy as np
+        >>> rng = np.random.default_rng(0)
+        >>> a, b = rng.normal(size=(2, 8, 16)).astype("float32")
+        >>> loss = NTXent(temperature=0.5)(a, b)
+        >>> float(loss) > 0
+        True
     """
 
     def __init__(self, temperature=0.1, name="nt_xent", **kwargs):

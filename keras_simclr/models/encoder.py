@@ -50,12 +50,11 @@ def pooled_encoder(encoder):
     Returns:
         A `keras.Model` (or the encoder itself).
 
-    Example:
-
-    >>> import keras
-    >>> cnn = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(4, 3)])
-    >>> pooled_encoder(cnn).output_shape
-    (None, 4)
+    Examples:
+        >>> import keras
+        >>> cnn = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(4, 3)])
+        >>> pooled_encoder(cnn).output_shape
+        (None, 4)
     """
     if not isinstance(encoder, keras.layers.Layer):
         raise TypeError(

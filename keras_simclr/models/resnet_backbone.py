@@ -111,12 +111,11 @@ class ResNetBackbone(keras.Model):
             batch of all replicas (SimCLR's global BN). Defaults to False.
         **kwargs: passed to `keras.Model` (e.g. `name`).
 
-    Example:
-
-    >>> import numpy as np
-    >>> encoder = ResNetBackbone(depth=18, width_multiplier=0.125, cifar_stem=True)
-    >>> encoder(np.zeros((2, 32, 32, 3), "float32")).shape
-    TensorShape([2, 64])
+    Examples:
+        >>> import numpy as np
+        >>> encoder = ResNetBackbone(depth=18, width_multiplier=0.125, cifar_stem=True)
+        >>> encoder(np.zeros((2, 32, 32, 3), "float32")).shape
+        TensorShape([2, 64])
     """
 
     def __init__(

@@ -64,14 +64,13 @@ class LARS(keras.optimizers.Optimizer):
             `exclude_from_weight_decay`.
         **kwargs: passed to `keras.optimizers.Optimizer` (e.g. `clipnorm`).
 
-    Example:
-
-    >>> import keras
-    >>> optimizer = LARS(learning_rate=0.1)
-    >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
-    >>> model.compile(optimizer=optimizer, loss="mse")
-    >>> optimizer.momentum
-    0.9
+    Examples:
+        >>> import keras
+        >>> optimizer = LARS(learning_rate=0.1)
+        >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+        >>> model.compile(optimizer=optimizer, loss="mse")
+        >>> optimizer.momentum
+        0.9
     """
 
     def __init__(

@@ -22,12 +22,11 @@ def scaled_learning_rate(base_learning_rate, batch_size, scaling="linear"):
     Returns:
         float.
 
-    Example:
-
-    >>> scaled_learning_rate(0.3, 4096)
-    4.8
-    >>> round(scaled_learning_rate(0.075, 4096, scaling="sqrt"), 6)
-    4.8
+    Examples:
+        >>> scaled_learning_rate(0.3, 4096)
+        4.8
+        >>> round(scaled_learning_rate(0.075, 4096, scaling="sqrt"), 6)
+        4.8
     """
     if batch_size <= 0:
         raise ValueError(f"`batch_size` must be positive. Received: {batch_size}")
@@ -53,11 +52,10 @@ class WarmupCosineDecay(keras.optimizers.schedules.LearningRateSchedule):
         total_steps: int, the step at which the rate reaches 0.
         warmup_steps: int in [0, total_steps].
 
-    Example:
-
-    >>> schedule = WarmupCosineDecay(1.0, total_steps=100, warmup_steps=10)
-    >>> [round(float(schedule(step)), 3) for step in (0, 5, 10, 55, 100)]
-    [0.0, 0.5, 1.0, 0.5, 0.0]
+    Examples:
+        >>> schedule = WarmupCosineDecay(1.0, total_steps=100, warmup_steps=10)
+        >>> [round(float(schedule(step)), 3) for step in (0, 5, 10, 55, 100)]
+        [0.0, 0.5, 1.0, 0.5, 0.0]
     """
 
     def __init__(self, peak_learning_rate, total_steps, warmup_steps):
