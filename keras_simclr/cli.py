@@ -264,7 +264,11 @@ def pretrain(args):
     )
     start = time.time()
     history = model.fit(
-        unlabeled, epochs=args.epochs, callbacks=callbacks, verbose=args.verbose
+        unlabeled,
+        epochs=args.epochs,
+        callbacks=callbacks,
+        verbose=args.verbose,
+        shuffle=False,  # the dataset shuffles itself; Keras warns otherwise
     )
     losses = history.history.get("loss", [])
     if losses and not all(map(lambda value: value == value, losses)):

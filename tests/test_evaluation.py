@@ -114,3 +114,27 @@ def test_knn_bad_arguments():
     x, y = separable_problem(n=20)
     with pytest.raises(ValueError, match="temperature"):
         ks.evaluation.weighted_knn_predict(x, y, x, temperature=0)
+
+
+def test_feature_extraction_traces_once_per_call_whatever_the_batch_sizes():
+    from keras_simclr.evaluation.features import extract_features
+
+    encoder = identity_encoder(8)
+    x, y = separable_problem(n=100)
+    traces = []
+    original = tf.function
+
+    def counting_function(function=None, **kwargs):
+        def decorate(function):
+            traces.append(original(function, **kwargs))
+            return traces[-1]
+
+        return decorate if function is None else decorate(function)
+
+    for batch_size in (32, 7, 64):  # uneven last batches: 4, 2, 36
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(tf, "function", counting_function)
+            features, labels = extract_features(encoder, (x, y), batch_size=batch_size)
+        np.testing.assert_allclose(features, x)
+        np.testing.assert_array_equal(labels, y)
+    assert [f.experimental_get_tracing_count() for f in traces] == [1, 1, 1]

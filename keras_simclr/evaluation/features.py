@@ -79,13 +79,17 @@ def extract_features(model_or_encoder, data, batch_size=256):
         `(features, labels)`: float32 `(N, D)` and int64 `(N,)` numpy arrays.
     """
     extractor = feature_extractor(model_or_encoder)
+    data = as_labelled_dataset(data, batch_size)
+    # One trace per call whatever the batch sizes (the last batch is smaller).
+    spec = data.element_spec[0]
+    shape = None if spec.shape.rank is None else [None, *spec.shape[1:]]
 
-    @tf.function(reduce_retracing=True)
+    @tf.function(input_signature=[tf.TensorSpec(shape, spec.dtype)])
     def encode(images):
         return extractor(images, training=False)
 
     features, labels = [], []
-    for batch in as_labelled_dataset(data, batch_size):
+    for batch in data:
         features.append(keras.ops.convert_to_numpy(encode(batch[0])).astype("float32"))
         labels.append(np.asarray(batch[1]))
     if not features:
