@@ -36,7 +36,7 @@ def linear_probe(
     model_or_encoder,
     train_ds,
     validation_ds=None,
-    epochs=500,
+    epochs=1000,
     l2_regularization=1e-4,
     batch_size=256,
 ):
@@ -60,7 +60,8 @@ def linear_probe(
             tuple `(x, y)` of numpy arrays.
         validation_ds: same forms, or None to report training accuracy.
         epochs: maximum L-BFGS iterations; each is one pass over the cached
-            training features. Defaults to 500.
+            training features. Defaults to 1000 (CIFAR-10 features
+            of a ResNet-18 x0.25 converge to tol 1e-6 in about 530).
         l2_regularization: L2 penalty on the weights, per training example.
             Defaults to 1e-4.
         batch_size: batch size for numpy input. Defaults to 256.
