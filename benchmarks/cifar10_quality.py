@@ -85,7 +85,7 @@ def main():
     )
     steps_per_epoch = len(train[0]) // args.batch_size
 
-    # Measure one epoch's speed at a constant rate, then plan the schedule.
+    # Time a short trial fit at the peak rate, then plan the schedule.
     peak = ks.optimizers.scaled_learning_rate(0.075, args.batch_size, "sqrt")
     model = build_model(args.width, 0, args.temperature)
     budget = args.minutes * 60
