@@ -1,51 +1,46 @@
 """CIFAR-10 representation quality: SimCLR pretraining vs random initialisation.
 
-    python benchmarks/cifar10_quality.py [--minutes 15] [--width 0.25] [--data ../shared/data]
+    python benchmarks/cifar10_quality.py [--minutes 15] [--width 0.25] [--data cifar10.npz]
 
 A fixed CPU recipe: ResNet-18 with the CIFAR stem at width `--width`, the
 CIFAR augmentation (strength 0.5, no blur), projection head 128-d,
 temperature 0.2 (`--temperature`), batch 128 (`--batch-size`), LARS with the
 square-root rate 0.075·√B, weight decay 1e-6, warm-up 10% then cosine over
 the steps that fit in `--minutes` (planned from the median step time of a
-12-step trial fit, tracing excluded). Data: the CIFAR-10 training split of
-../shared/data, split 45,000 train (pretraining + probe training) / 5,000
-validation (stratified, seed 0). Reports linear-probe and weighted-kNN
+12-step trial fit, tracing excluded); the model and optimizer come from
+`keras_simclr.recipes`. Data: the CIFAR-10 training split, from
+`keras_simclr.datasets.cifar10` (downloads once) or, with `--data`, from a
+local `.npz` of `x` (50000, 32, 32, 3) uint8 and `y` (50000,) arrays; split
+45,000 train (pretraining + probe training) / 5,000 validation (stratified,
+seed 0). Reports linear-probe and weighted-kNN
 (k = 200, τ = 0.1) validation accuracy of the pretrained encoder beside the
 same architecture at random initialisation.
 """
 
 import argparse
 import os
-import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # as keras_simclr sets it
 
-import keras  # noqa: E402
+import keras  # noqa: E402, I001
 import numpy as np  # noqa: E402
 
-import keras_simclr as ks  # noqa: E402
+import keras_simclr as ks  # noqa: E402  (first: oneDNN on)
 from keras_simclr import datasets  # noqa: E402
 
-HERE = os.path.dirname(os.path.abspath(__file__))
 
-
-def load_cifar10(data_dir):
-    sys.path.insert(0, data_dir)
-    from cifar10 import load  # ../shared/data/cifar10.py
-
-    x, y, _ = load(os.path.join(data_dir, "cifar10_train_jpeg.npz"))
-    return datasets.split_train_validation(x, y.astype("int64"), 0.1, seed=0)
+def load_cifar10(path):
+    if path:
+        splits = datasets.arrays(path, validation_fraction=0.1, seed=0)
+    else:
+        splits = datasets.cifar10(validation_fraction=0.1, seed=0)
+    return splits.train, splits.validation
 
 
 def build_model(width, seed, temperature):
-    encoder = ks.models.ResNetBackbone(
-        18, width, cifar_stem=True, input_shape=(32, 32, 3)
-    )
-    augmentation = ks.simclr_model.default_augmentation(32, seed=seed)
-    return ks.SimCLRModel(
-        encoder, ks.layers.ProjectionHead(128), augmentation, temperature=temperature
+    return ks.recipes.simclr_model(
+        18, width, image_size=32, temperature=temperature, seed=seed
     )
 
 
@@ -74,19 +69,21 @@ def main():
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--temperature", type=float, default=0.2)
     parser.add_argument(
-        "--data", default=os.path.join(HERE, "..", "..", "shared", "data")
+        "--data", default=None, help=".npz with x, y (default: datasets.cifar10())"
     )
     parser.add_argument("--output", default=None, help="save the pretrained model here")
     args = parser.parse_args()
     keras.utils.set_random_seed(0)
-    train, validation = load_cifar10(os.path.abspath(args.data))
+    train, validation = load_cifar10(args.data)
     unlabeled = datasets.to_dataset(
         train[0], batch_size=args.batch_size, shuffle=True, drop_remainder=True
     )
     steps_per_epoch = len(train[0]) // args.batch_size
 
     # Time a short trial fit at the peak rate, then plan the schedule.
-    peak = ks.optimizers.scaled_learning_rate(0.075, args.batch_size, "sqrt")
+    peak = ks.optimizers.scaled_learning_rate(
+        ks.recipes.BASE_LEARNING_RATES["sqrt"], args.batch_size, "sqrt"
+    )
     model = build_model(args.width, 0, args.temperature)
     budget = args.minutes * 60
     probe_model = build_model(args.width, 0, args.temperature)
@@ -110,10 +107,11 @@ def main():
         f"probe took {time.time() - start:.0f} s",
         flush=True,
     )
-    schedule = ks.optimizers.WarmupCosineDecay(
-        peak, total_steps, max(1, total_steps // 10)
+    model.compile(
+        optimizer=ks.recipes.pretraining_optimizer(
+            args.batch_size, total_steps, max(1, total_steps // 10)
+        )
     )
-    model.compile(optimizer=ks.optimizers.LARS(schedule))
     start = time.time()
     history = model.fit(
         unlabeled.repeat(),

@@ -7,6 +7,8 @@ import shutil
 
 import keras
 
+from keras_simclr.saving import atomic_path, remove_partial_writes
+
 
 class NaNGuard(keras.callbacks.Callback):
     """Stops training with a clear error as soon as the loss is NaN or inf.
@@ -90,7 +92,7 @@ class AtomicBackupAndRestore(keras.callbacks.Callback):
         self.restored_epoch = 0
 
     def on_train_begin(self, logs=None):
-        _remove_partial_checkpoints(self.backup_dir)
+        remove_partial_writes(self.backup_dir)
         found = latest_checkpoint(self.backup_dir)
         if found is None:
             return
@@ -115,19 +117,14 @@ class AtomicBackupAndRestore(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         os.makedirs(self.backup_dir, exist_ok=True)
-        partial = os.path.join(
-            self.backup_dir, f"{PARTIAL_PREFIX}{os.getpid()}-{epoch + 1}"
-        )
-        shutil.rmtree(partial, ignore_errors=True)
-        os.makedirs(partial)
-        self.model.save_weights(os.path.join(partial, WEIGHTS_FILE))
-        with open(os.path.join(partial, STATE_FILE), "w") as file:
-            json.dump({"epoch": epoch + 1}, file)
-            file.flush()
-            os.fsync(file.fileno())
         final = os.path.join(self.backup_dir, f"epoch-{epoch + 1:06d}")
-        shutil.rmtree(final, ignore_errors=True)
-        os.rename(partial, final)
+        with atomic_path(final) as partial:
+            os.makedirs(partial)
+            self.model.save_weights(os.path.join(partial, WEIGHTS_FILE))
+            with open(os.path.join(partial, STATE_FILE), "w") as file:
+                json.dump({"epoch": epoch + 1}, file)
+                file.flush()
+                os.fsync(file.fileno())
         for name in os.listdir(self.backup_dir):
             if name.startswith("epoch-") and name != os.path.basename(final):
                 shutil.rmtree(os.path.join(self.backup_dir, name), ignore_errors=True)
@@ -139,7 +136,6 @@ class AtomicBackupAndRestore(keras.callbacks.Callback):
 
 WEIGHTS_FILE = "model.weights.h5"
 STATE_FILE = "state.json"
-PARTIAL_PREFIX = ".partial-"
 
 
 def latest_checkpoint(backup_dir):
@@ -164,11 +160,3 @@ def _checkpoints(backup_dir):
         if os.path.isfile(os.path.join(path, WEIGHTS_FILE)):
             found.append((epoch, path))
     return sorted(found)
-
-
-def _remove_partial_checkpoints(backup_dir):
-    if not os.path.isdir(backup_dir):
-        return
-    for name in os.listdir(backup_dir):
-        if name.startswith(PARTIAL_PREFIX):
-            shutil.rmtree(os.path.join(backup_dir, name), ignore_errors=True)

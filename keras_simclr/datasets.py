@@ -108,6 +108,40 @@ def digits(image_size=32, validation_fraction=0.2, seed=0):
     return Splits(train[0], train, validation, 10, image_size)
 
 
+def arrays(path, validation_fraction=0.1, seed=0):
+    """Labelled images from an `.npz` file holding `x` (N, H, W, C) and `y` (N,).
+
+    For data already on disk as arrays (e.g. a decoded CIFAR-10 copy); a
+    stratified `validation_fraction` is held out for the probe.
+
+    Examples:
+        >>> import numpy as np, os, tempfile
+        >>> path = os.path.join(tempfile.mkdtemp(), "data.npz")
+        >>> np.savez(path, x=np.zeros((20, 8, 8, 3), "uint8"), y=np.arange(20) % 2)
+        >>> splits = arrays(path, validation_fraction=0.5)
+        >>> splits.unlabeled.shape, splits.num_classes, splits.image_size
+        ((10, 8, 8, 3), 2, 8)
+    """
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"No .npz file at {path!r}.")
+    with np.load(path) as data:
+        if "x" not in data or "y" not in data:
+            raise ValueError(
+                f"{path!r} must hold arrays named x (images) and y (labels). "
+                f"Received: {sorted(data.files)}"
+            )
+        images, labels = data["x"], data["y"].reshape(-1).astype("int64")
+    if images.ndim != 4 or len(images) != len(labels):
+        raise ValueError(
+            f"x must be (N, H, W, C) with one label per image. Received: x "
+            f"{images.shape}, y {labels.shape}"
+        )
+    train, validation = split_train_validation(
+        images, labels, validation_fraction, seed
+    )
+    return Splits(train[0], train, validation, int(labels.max()) + 1, images.shape[1])
+
+
 def _keras_dataset(module, name, validation_fraction, seed, **kwargs):
     try:
         (x_train, y_train), (x_test, y_test) = module.load_data(**kwargs)
@@ -244,8 +278,58 @@ def image_folder(path, image_size=96, batch_size=256, validation_fraction=0.2, s
     )
 
 
+def pretraining_batches(splits, batch_size, seed=0):
+    """The unlabeled split as full, shuffled batches, and the steps per epoch.
+
+    Args:
+        splits: a `Splits`.
+        batch_size: int, global batch size. Array data is batched with
+            `drop_remainder=True`; datasets pass through as their loader
+            batched them.
+        seed: shuffle seed.
+
+    Returns:
+        `(dataset, steps_per_epoch)`.
+    """
+    unlabeled = splits.unlabeled
+    if isinstance(unlabeled, np.ndarray):
+        if len(unlabeled) < batch_size:
+            raise ValueError(
+                f"the dataset has {len(unlabeled)} images, fewer than the batch "
+                f"size {batch_size} (--batch-size)."
+            )
+        dataset = to_dataset(
+            unlabeled,
+            batch_size=batch_size,
+            shuffle=True,
+            drop_remainder=True,
+            seed=seed,
+        )
+        return dataset, len(unlabeled) // batch_size
+    steps = int(unlabeled.cardinality().numpy())
+    if steps < 1:
+        raise ValueError(
+            "the dataset yields no full batch (empty, fewer images than the "
+            "batch size, or of unknown size)."
+        )
+    return unlabeled, steps
+
+
+def first_images(unlabeled, count):
+    """The first `count` images of an unlabeled split (array or dataset)."""
+    if isinstance(unlabeled, np.ndarray):
+        return unlabeled[:count]
+    element = next(iter(unlabeled.unbatch().batch(count)))
+    if isinstance(element, tuple):  # view pairs, or (images, labels)
+        element = element[0]
+        if isinstance(element, tuple):
+            element = element[0]
+    return np.asarray(element)
+
+
 def load(name, image_size=None, batch_size=256, seed=0):
-    """The CLI's dataset switch: `digits`, `cifar10`, `cifar100`, `stl10` or a folder path."""
+    """The CLI's dataset switch: `digits`, `cifar10`, `cifar100`, `stl10`, an `.npz`
+    file of `x`/`y` arrays, or a folder path."""
     if name == "digits":
         return digits(image_size or 32, seed=seed)
     if name == "cifar10":
@@ -254,9 +338,11 @@ def load(name, image_size=None, batch_size=256, seed=0):
         return cifar100(seed=seed)
     if name == "stl10":
         return stl10(batch_size)
+    if name.endswith(".npz"):
+        return arrays(name, seed=seed)
     if os.path.isdir(name):
         return image_folder(name, image_size or 96, batch_size, seed=seed)
     raise ValueError(
-        "`dataset` must be digits, cifar10, cifar100, stl10 or an existing image "
-        f"folder. Received: {name!r}"
+        "`dataset` must be digits, cifar10, cifar100, stl10, an .npz file (x, y) "
+        f"or an existing image folder. Received: {name!r}"
     )

@@ -44,3 +44,42 @@ def cross_replica_concat(tensor):
 def num_replicas():
     """Number of replicas of the strategy in scope (1 without a strategy)."""
     return tf.distribute.get_strategy().num_replicas_in_sync
+
+
+STRATEGIES = ("default", "mirrored", "multi-worker", "tpu")
+
+
+def make_strategy(name="default"):
+    """A `tf.distribute` strategy by name, with errors that say what to fix.
+
+    Args:
+        name: "default" (no distribution), "mirrored" (all local GPUs),
+            "multi-worker" (needs `TF_CONFIG`) or "tpu".
+
+    Examples:
+        >>> make_strategy("default").num_replicas_in_sync
+        1
+    """
+    import os
+
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multi-worker":
+        if "TF_CONFIG" not in os.environ:
+            raise ValueError(
+                "The multi-worker strategy needs the TF_CONFIG environment "
+                "variable (the cluster and this worker's task); see "
+                "docs/distributed.md."
+            )
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if name == "tpu":
+        try:
+            resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
+            tf.config.experimental_connect_to_cluster(resolver)
+            tf.tpu.experimental.initialize_tpu_system(resolver)
+        except (ValueError, RuntimeError, tf.errors.OpError) as error:
+            raise ValueError(f"No TPU could be reached ({error}).") from error
+        return tf.distribute.TPUStrategy(resolver)
+    raise ValueError(f"`name` must be one of {STRATEGIES}. Received: {name!r}")

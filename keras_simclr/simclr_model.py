@@ -4,28 +4,26 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from keras_simclr.backend import require_tensorflow_backend
+from keras_simclr.backend import (
+    require_tensorflow_backend,
+    warn_once_if_cpu_kernels_are_slow,
+)
 from keras_simclr.distribute import num_replicas
 from keras_simclr.layers import ProjectionHead, SimCLRAugmentation
-from keras_simclr.losses import NTXent, contrastive_accuracy, contrastive_logits
-from keras_simclr.losses.nt_xent import _check_temperature
+from keras_simclr.layers.simclr_augmentation import paper_settings
+from keras_simclr.losses import (
+    NTXent,
+    check_temperature,
+    contrastive_accuracy,
+    contrastive_logits,
+    nt_xent_from_logits,
+)
 from keras_simclr.models.encoder import pooled_encoder
 from keras_simclr.optimizers import LARS
 
 
-def default_augmentation(image_size, seed=None):
-    """SimCLR's augmentation for an image size: the CIFAR recipe below 64 px.
-
-    Below 64 pixels (CIFAR-like) SimCLR uses colour strength 0.5 and no blur;
-    from 64 pixels on, strength 1.0 and blur with probability 0.5.
-    """
-    small = image_size < 64
-    return SimCLRAugmentation(
-        image_size,
-        jitter_strength=0.5 if small else 1.0,
-        blur_rate=0.0 if small else 0.5,
-        seed=seed,
-    )
+def _default_augmentation(image_size):
+    return SimCLRAugmentation(image_size, **paper_settings(image_size))
 
 
 def _fixed_image_size(encoder):
@@ -100,7 +98,8 @@ class SimCLRModel(keras.Model):
         **kwargs,
     ):
         require_tensorflow_backend("SimCLRModel")
-        _check_temperature(temperature)
+        warn_once_if_cpu_kernels_are_slow()
+        check_temperature(temperature)
         if probe_classes is not None and (
             int(probe_classes) != probe_classes or probe_classes < 2
         ):
@@ -114,7 +113,7 @@ class SimCLRModel(keras.Model):
         self.encoder = pooled_encoder(encoder)
         self.projection_head = projection_head or ProjectionHead()
         if augmentation is None and _fixed_image_size(self.encoder):
-            augmentation = default_augmentation(_fixed_image_size(self.encoder))
+            augmentation = _default_augmentation(_fixed_image_size(self.encoder))
         self.augmentation = augmentation  # else built from the images' size
         self.probe = (
             keras.layers.Dense(probe_classes, name="probe") if probe_classes else None
@@ -145,7 +144,7 @@ class SimCLRModel(keras.Model):
                     "fixed input size and the images' size is unknown. Pass "
                     "`augmentation=ks.layers.SimCLRAugmentation(image_size)`."
                 )
-            self.augmentation = default_augmentation(min(height, width))
+            self.augmentation = _default_augmentation(min(height, width))
         size = self.augmentation.image_size
         views = keras.KerasTensor((None, size, size, 3))
         features = self.encoder(views)  # builds the encoder, (B, D)
@@ -228,33 +227,103 @@ class SimCLRModel(keras.Model):
         features = self.encoder(views, training=training)  # (2n, D)
         projections = self.projection_head(features, training=training)  # (2n, d)
         projections_a, projections_b = ops.split(projections, 2, axis=0)
-        # Each replica's share of the global loss (Keras losses divide by R).
-        contrastive = self.contrastive_loss(projections_a, projections_b)
+        contrastive = self._contrastive_loss(projections_a, projections_b)
         total = contrastive
-        logits, positive = contrastive_logits(
-            ops.stop_gradient(projections_a),
-            ops.stop_gradient(projections_b),
-            self.loss.temperature
-            if hasattr(self.loss, "temperature")
-            else self.temperature,
-        )
-        self.accuracy_tracker.update_state(contrastive_accuracy(logits, positive))
         if self.probe is not None:
-            probe_labels = ops.concatenate([labels, labels], axis=0)  # (2n,)
-            probe_logits = ops.cast(
-                self.probe(ops.stop_gradient(features)), "float32"
-            )  # (2n, classes)
-            probe_loss = ops.mean(
-                keras.losses.sparse_categorical_crossentropy(
-                    probe_labels, probe_logits, from_logits=True
-                )
-            )
-            self.probe_loss_tracker.update_state(probe_loss)
-            self.probe_accuracy_tracker.update_state(probe_labels, probe_logits)
-            total = total + probe_loss / num_replicas()
+            total = total + self._probe_loss(features, labels) / num_replicas()
         if self.losses:
             total = total + ops.sum(self.losses) / num_replicas()
         return total, contrastive
+
+    def _contrastive_loss(self, projections_a, projections_b):
+        """This replica's share of NT-Xent; updates `contrastive_accuracy`.
+
+        With the default `NTXent` loss, the `(2n, 2M)` logits (and the
+        cross-replica gather) are computed once and serve both the loss and
+        the accuracy. A custom loss is called as given, and the accuracy then
+        needs a second logits matrix.
+        """
+        loss = self.contrastive_loss
+        if isinstance(loss, NTXent) and loss.reduction == "sum_over_batch_size":
+            logits, positive = contrastive_logits(
+                projections_a, projections_b, loss.temperature
+            )  # (2n, 2M), (2n,)
+            per_pair = nt_xent_from_logits(logits, positive)  # (n,)
+            # Keras' reduction: the mean over this replica's pairs, divided by
+            # the replica count (the replicas' sum is the global loss).
+            contrastive = ops.mean(per_pair) / num_replicas()
+        else:
+            contrastive = loss(projections_a, projections_b)
+            logits, positive = contrastive_logits(
+                projections_a, projections_b, self.temperature
+            )
+        self.accuracy_tracker.update_state(
+            contrastive_accuracy(ops.stop_gradient(logits), positive)
+        )
+        return contrastive
+
+    def _probe_loss(self, features, labels):
+        """SimCLR's online linear probe on `stop_gradient(h)` of both views."""
+        probe_labels = ops.concatenate([labels, labels], axis=0)  # (2n,)
+        probe_logits = ops.cast(
+            self.probe(ops.stop_gradient(features)), "float32"
+        )  # (2n, classes)
+        probe_loss = ops.mean(
+            keras.losses.sparse_categorical_crossentropy(
+                probe_labels, probe_logits, from_logits=True
+            )
+        )
+        self.probe_loss_tracker.update_state(probe_loss)
+        self.probe_accuracy_tracker.update_state(probe_labels, probe_logits)
+        return probe_loss
+
+    def feature_extractor(self):
+        """The model that maps images (in `value_range`) to h, for evaluation.
+
+        The SimCLR model itself: its call applies the augmentation's central
+        resize and value-range scaling, then the encoder in inference mode.
+        `linear_probe`, `knn_accuracy` and `extract_features` ask for it.
+        """
+        return self
+
+    def fine_tuning_layers(self, augment=True, projection_layers=0):
+        """The layers `fine_tune` copies: preprocessing, encoder, head layers.
+
+        Args:
+            augment: bool, the preprocessing crops and flips in training
+                (SimCLR's fine-tuning augmentation; no colour, no blur).
+            projection_layers: 0 (classify h) or 1 (SimCLRv2: keep the first
+                projection layer, with its BatchNorm and ReLU).
+
+        Returns:
+            `(preprocessing, encoder, head_layers)`; the encoder and head
+            layers are this model's own (callers copy them).
+        """
+        base = self.augmentation
+        preprocessing = SimCLRAugmentation(
+            base.image_size,
+            crop_area=base.crop_area if augment else (1.0, 1.0),
+            aspect_ratio=base.aspect_ratio if augment else (1.0, 1.0),
+            flip=augment,
+            jitter_rate=0.0,
+            grayscale_rate=0.0,
+            blur_rate=0.0,
+            value_range=base.value_range,
+        )
+        head_layers = []
+        if projection_layers:
+            head = self.projection_head
+            if projection_layers != 1 or getattr(head, "num_layers", 0) < 2:
+                raise ValueError(
+                    "`projection_layers` may be 0 or 1 (and 1 needs a "
+                    "ProjectionHead of at least 2 layers). Received: "
+                    f"projection_layers={projection_layers}"
+                )
+            head_layers = [head.dense_layers[0]]
+            if head.use_batch_norm:
+                head_layers.append(head.norm_layers[0])
+            head_layers.append(keras.layers.ReLU())
+        return preprocessing, self.encoder, head_layers
 
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
         # Keras all-reduces a first data batch to build a model under a
@@ -321,6 +390,7 @@ class SimCLRModel(keras.Model):
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
+        config = dict(config)  # never modify the caller's config
         for key in ("encoder", "projection_head", "augmentation"):
             if config.get(key) is not None:
                 config[key] = keras.saving.deserialize_keras_object(

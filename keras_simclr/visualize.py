@@ -1,11 +1,13 @@
 """Pictures users want, as PNGs (no plotting library needed).
 
-`augmentation_grid` here; `embedding_map` (2-D map of h by label) is
-re-exported from `keras_simclr.evaluation`.
+`augmentation_grid` (views of a few images) and `embedding_map` (a 2-D map of
+h coloured by label).
 """
 
 import numpy as np
 import tensorflow as tf
+
+from keras_simclr.evaluation.features import extract_features
 
 
 def _to_uint8(images, value_range=(0.0, 1.0)):
@@ -14,8 +16,9 @@ def _to_uint8(images, value_range=(0.0, 1.0)):
     return np.clip(np.round(images * 255), 0, 255).astype("uint8")
 
 
-def _write_png(grid, path):
-    tf.io.write_file(str(path), tf.io.encode_png(grid))
+def write_png(image, path):
+    """Writes a uint8 `(H, W, 3)` array to `path` as a PNG."""
+    tf.io.write_file(str(path), tf.io.encode_png(image))
 
 
 def augmentation_grid(images, augmentation, path, views=4, padding=2):
@@ -53,12 +56,76 @@ def augmentation_grid(images, augmentation, path, views=4, padding=2):
         for row, tile in enumerate(tiles):
             top, left = padding + row * step, padding + col * step
             grid[top : top + size, left : left + size] = tile
-    _write_png(grid, path)
+    write_png(grid, path)
     return grid
 
 
-def embedding_map(*args, **kwargs):
-    """See `keras_simclr.evaluation.embedding_map`."""
-    from keras_simclr.evaluation.embedding_map import embedding_map as draw
+# Tableau-10 colours, cycled for more classes.
+PALETTE = np.array(
+    [
+        [31, 119, 180],
+        [255, 127, 14],
+        [44, 160, 44],
+        [214, 39, 40],
+        [148, 103, 189],
+        [140, 86, 75],
+        [227, 119, 194],
+        [127, 127, 127],
+        [188, 189, 34],
+        [23, 190, 207],
+    ],
+    "uint8",
+)
 
-    return draw(*args, **kwargs)
+
+def embedding_map(model_or_encoder, data, path, method="pca", size=512, dot=2, seed=0):
+    """Writes a PNG scatter of the 2-D embedding of h, one colour per label.
+
+    Args:
+        model_or_encoder: a `SimCLRModel` or a Keras encoder.
+        data: `tf.data.Dataset` of (images, labels) batches or `(x, y)`.
+        path: where to write the PNG.
+        method: `"pca"` or `"tsne"` (scikit-learn). Defaults to `"pca"`.
+        size: side of the square picture in pixels. Defaults to 512.
+        dot: half-side of each point's square in pixels. Defaults to 2.
+        seed: t-SNE seed. Defaults to 0.
+
+    Returns:
+        `(points, labels)`: the float `(N, 2)` coordinates and `(N,)` labels.
+
+    Examples:
+        >>> import numpy as np, keras, tempfile, os
+        >>> encoder = keras.Sequential([keras.Input((5,)), keras.layers.Identity()])
+        >>> x = np.random.default_rng(0).normal(size=(50, 5)).astype("float32")
+        >>> path = os.path.join(tempfile.mkdtemp(), "map.png")
+        >>> points, labels = embedding_map(encoder, (x, np.arange(50) % 3), path)
+        >>> points.shape
+        (50, 2)
+    """
+    from sklearn.decomposition import PCA
+    from sklearn.manifold import TSNE
+
+    features, labels = extract_features(model_or_encoder, data)
+    if method == "pca":
+        points = PCA(n_components=2, random_state=seed).fit_transform(features)
+    elif method == "tsne":
+        perplexity = min(30.0, (len(features) - 1) / 3)
+        points = TSNE(
+            2, perplexity=perplexity, random_state=seed, init="pca"
+        ).fit_transform(features)
+    else:
+        raise ValueError(f'`method` must be "pca" or "tsne". Received: {method!r}')
+    low, high = points.min(axis=0), points.max(axis=0)
+    margin = dot + 2
+    pixels = margin + (points - low) / np.maximum(high - low, 1e-12) * (
+        size - 1 - 2 * margin
+    )
+    pixels = np.round(pixels).astype(int)
+    canvas = np.full((size, size, 3), 255, "uint8")
+    for (x, y), label in zip(pixels, labels):
+        row = size - 1 - y  # y grows upwards
+        canvas[row - dot : row + dot + 1, x - dot : x + dot + 1] = PALETTE[
+            label % len(PALETTE)
+        ]
+    write_png(canvas, path)
+    return points, labels

@@ -13,18 +13,25 @@ def tiny_images(count=16, size=16, seed=0):
 def tiny_model(
     size=16, probe_classes=None, synchronized=False, augmentation=None, seed=0
 ):
-    encoder = ks.models.ResNetBackbone(
+    """ResNet-18 x1/16 with the CIFAR recipe (`ks.recipes`), 16-d projections."""
+    model = ks.recipes.simclr_model(
         18,
-        width_multiplier=0.0625,
-        cifar_stem=True,
-        input_shape=(size, size, 3),
+        0.0625,
+        size,
+        temperature=0.5,
+        projection_dim=16,
+        probe_classes=probe_classes,
         synchronized_batch_norm=synchronized,
+        seed=seed,
     )
-    head = ks.layers.ProjectionHead(16, synchronized_batch_norm=synchronized)
     if augmentation is None:
-        augmentation = ks.layers.SimCLRAugmentation(size, blur_rate=0.0, seed=seed)
+        return model
     return ks.SimCLRModel(
-        encoder, head, augmentation, temperature=0.5, probe_classes=probe_classes
+        model.encoder,
+        model.projection_head,
+        augmentation,
+        temperature=0.5,
+        probe_classes=probe_classes,
     )
 
 

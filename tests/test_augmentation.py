@@ -128,7 +128,7 @@ def test_probabilities_within_sampling_error(jitter_rate, grayscale_rate):
     not_gray = ~is_gray(views)
     changed = np.any(np.abs(views - colourful) > 1e-6, axis=(1, 2, 3))
     assert abs(changed[not_gray].mean() - jitter_rate) < 2 * tolerance
-    blur = ks.layers.RandomGaussianBlur(rate=0.5, seed=0)
+    blur = ks.layers.RandomGaussianBlur(probability=0.5, seed=0)
     kernels = blur.sample_kernels(n, 5).numpy()
     assert abs((kernels[:, 2] < 1).mean() - 0.5) < tolerance
 
@@ -186,10 +186,10 @@ def test_value_range_scale_is_folded_into_the_colour_map():
 
 
 def test_blur_matches_numpy_convolution():
-    blur = ks.layers.RandomGaussianBlur(rate=1.0, seed=0)
+    blur = ks.layers.RandomGaussianBlur(probability=1.0, seed=0)
     images = np.random.default_rng(0).uniform(size=(3, 20, 20, 3)).astype("float32")
     blurred = blur(images).numpy()
-    blur = ks.layers.RandomGaussianBlur(rate=1.0, seed=0)  # same draws again
+    blur = ks.layers.RandomGaussianBlur(probability=1.0, seed=0)  # same draws again
     kernels = blur.sample_kernels(3, blur.kernel_size(20)).numpy()
     r = kernels.shape[1] // 2
     padded = np.pad(images, [(0, 0), (r, r), (r, r), (0, 0)], mode="reflect")

@@ -29,7 +29,7 @@ def test_pretrain_saves_a_model_and_prints_the_probe_table(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "SimCLR pretrained" in printed and "random initialisation" in printed
     assert os.path.exists(output) and not os.path.exists(output + ".backup")
-    assert not [name for name in os.listdir(tmp_path) if ".tmp-" in name]
+    assert not [name for name in os.listdir(tmp_path) if ".partial-" in name]
     model = keras.models.load_model(output)
     assert isinstance(model, ks.SimCLRModel) and model.augmentation.image_size == 16
 
@@ -51,8 +51,8 @@ def test_show_augmentations_writes_a_png(tmp_path, capsys):
 @pytest.mark.parametrize(
     "arguments, message",
     [
-        (["pretrain", "--batch-size", "0"], "positive integer"),
-        (["pretrain", "--width", "-1"], "positive number"),
+        (["pretrain", "--batch-size", "0"], "must be positive"),
+        (["pretrain", "--width", "-1"], "must be positive"),
         (["pretrain", "--depth", "20"], "invalid choice"),
         (["pretrain", "--strategy", "horovod"], "invalid choice"),
     ],
@@ -63,26 +63,27 @@ def test_bad_arguments_are_one_line_errors(arguments, message, capsys):
     assert message in capsys.readouterr().err
 
 
-def test_bad_values_found_after_parsing(tmp_path):
-    with pytest.raises(SystemExit, match="must end with .keras"):
-        cli.main(["pretrain", "--output", str(tmp_path / "model.h5"), *TINY])
-    with pytest.raises(SystemExit, match="fewer than --batch-size"):
-        cli.main(
-            [
-                "pretrain",
-                *TINY[:4],
-                "--batch-size",
-                "4096",
-                "--output",
-                str(tmp_path / "m.keras"),
-            ]
-        )
-    with pytest.raises(SystemExit, match="no model file"):
-        cli.main(["probe", str(tmp_path / "missing.keras")])
+def test_bad_values_found_after_parsing_are_one_line_errors(tmp_path, capsys):
+    def error_of(arguments):
+        assert cli.main(arguments) == 1
+        message = capsys.readouterr().err
+        assert message.startswith("keras-simclr: error: ")
+        assert message.count("\n") == 1, message
+        return message
+
+    assert "must end with .keras" in error_of(
+        ["pretrain", "--output", str(tmp_path / "model.h5"), *TINY]
+    )
+    too_big = [*TINY[:4], "--batch-size", "4096", "--output", str(tmp_path / "m.keras")]
+    assert "fewer than the batch size" in error_of(["pretrain", *too_big])
+    assert "no model file" in error_of(["probe", str(tmp_path / "missing.keras")])
     corrupt = tmp_path / "corrupt.keras"
     corrupt.write_bytes(b"PK\x03\x04 truncated")
-    with pytest.raises(SystemExit, match="not a readable keras-simclr model"):
-        cli.main(["probe", str(corrupt)])
+    assert "not a readable keras-simclr model" in error_of(["probe", str(corrupt)])
+
+
+def test_parser_choices_match_the_library():
+    assert cli.STRATEGIES == ks.distribute.STRATEGIES
 
 
 def run_cli(arguments, **kwargs):

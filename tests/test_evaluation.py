@@ -52,11 +52,11 @@ def test_probe_leaves_the_encoder_unchanged_and_uses_inference_mode():
     assert 0 <= result.accuracy <= 1
     # The classifier's logits are the probe on h of the central view.
     features = model.predict(images, verbose=0)
-    head = result.classifier.head
+    extractor, head = result.classifier.layers
     np.testing.assert_allclose(
         result.classifier(images), head(features), rtol=1e-4, atol=1e-4
     )
-    assert not any(w.trainable for w in result.classifier.extractor.weights)
+    assert not any(w.trainable for w in extractor.weights)
 
 
 def test_probe_label_errors():

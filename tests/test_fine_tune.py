@@ -45,7 +45,7 @@ def test_fine_tune_from_the_first_projection_layer(tmp_path):
     model = tiny_model()
     x, y = bright_or_dark(32)
     result = ks.fine_tune(model, (x, y), epochs=1, projection_layers=1, batch_size=16)
-    layers = result.classifier.head_layers
+    layers = result.classifier.layers[2:-1]  # preprocessing, encoder, ..., classifier
     assert [type(layer).__name__ for layer in layers] == [
         "Dense",
         "BatchNormalization",

@@ -1,3 +1,7 @@
+import os
+import subprocess
+import sys
+
 import keras
 import numpy as np
 import pytest
@@ -170,3 +174,61 @@ def test_mixed_precision_trains_without_nan(policy):
     assert model.encoder.output.dtype == policy.split("_")[1]
     if policy == "mixed_float16":
         assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+
+
+def _logits_matmuls(model, batch):
+    """MatMuls in the traced train step whose output is the (2n, 2n) logits."""
+    model.compile(optimizer=ks.optimizers.LARS(0.1))
+    step = tf.function(model.train_step)
+    graph = step.get_concrete_function(
+        tf.TensorSpec((batch, 16, 16, 3), tf.uint8)
+    ).graph
+    return [
+        op
+        for op in graph.get_operations()
+        if op.type in ("MatMul", "BatchMatMulV2")
+        and op.outputs[0].shape.as_list() == [2 * batch, 2 * batch]
+    ]
+
+
+def test_train_step_computes_the_contrastive_logits_once():
+    # Loss and contrastive accuracy share one (2n, 2n) logits matrix
+    # (0.1.0 computed it twice: once in the loss, once for the accuracy).
+    assert len(_logits_matmuls(tiny_model(), batch=4)) == 1
+
+
+def test_a_custom_loss_still_trains_and_reports_accuracy():
+    model = tiny_model()
+    model.compile(
+        optimizer=ks.optimizers.LARS(0.1),
+        loss=lambda a, b: ks.losses.NTXent(0.5)(a, b) * 2.0,
+    )
+    history = model.fit(tiny_images(8), batch_size=4, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+    assert 0 <= history.history["contrastive_accuracy"][0] <= 1
+
+
+@pytest.mark.parametrize("tensorflow_first", [True, False])
+def test_warns_once_when_tensorflow_was_imported_first(tensorflow_first):
+    code = "\n".join(
+        [
+            "import warnings",
+            "warnings.simplefilter('always')",
+            "import tensorflow" if tensorflow_first else "",
+            "import keras_simclr as ks",
+            "for _ in range(2):",
+            "    ks.recipes.simclr_model(18, 0.0625, image_size=16)",
+        ]
+    )
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("TF_ENABLE_ONEDNN_OPTS", "CUDA_VISIBLE_DEVICES")
+    }
+    environment["CUDA_VISIBLE_DEVICES"] = ""
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=environment, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    expected = 1 if tensorflow_first else 0
+    assert result.stderr.count("oneDNN CPU kernels are off") == expected, result.stderr

@@ -1,24 +1,38 @@
-"""Evaluation of representations: linear probe and weighted kNN."""
+"""Evaluation of representations: linear probe, weighted kNN, fine-tuning."""
 
-from keras_simclr.evaluation.embedding_map import embedding_map
-from keras_simclr.evaluation.features import extract_features
+from keras_simclr.evaluation import legacy  # noqa: F401  (loads 0.1.0 files)
+from keras_simclr.evaluation.features import (
+    check_labels,
+    extract_features,
+    feature_extractor,
+)
 from keras_simclr.evaluation.fine_tune import (
-    FineTunedClassifier,
     FineTuneResult,
     balanced_subset,
     fine_tune,
 )
 from keras_simclr.evaluation.knn import knn_accuracy, weighted_knn_predict
-from keras_simclr.evaluation.linear_probe import LinearProbeResult, linear_probe
+from keras_simclr.evaluation.linear_probe import (
+    LinearProbeResult,
+    fit_linear_classifier,
+    linear_probe,
+)
+from keras_simclr.evaluation.representation import (
+    RepresentationScores,
+    evaluate_representation,
+)
 
 __all__ = [
     "FineTuneResult",
-    "FineTunedClassifier",
-    "balanced_subset",
-    "embedding_map",
-    "fine_tune",
     "LinearProbeResult",
+    "RepresentationScores",
+    "balanced_subset",
+    "check_labels",
+    "evaluate_representation",
     "extract_features",
+    "feature_extractor",
+    "fine_tune",
+    "fit_linear_classifier",
     "knn_accuracy",
     "linear_probe",
     "weighted_knn_predict",

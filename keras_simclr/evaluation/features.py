@@ -4,21 +4,21 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_simclr.models.encoder import pooled_encoder
+
 
 def feature_extractor(model_or_encoder):
-    """The frozen images → h model of a `SimCLRModel` or a plain encoder.
+    """The frozen images → h model of a SimCLR model or a plain encoder.
 
-    A `SimCLRModel` brings its own preprocessing (its augmentation's central
-    resize and value-range scaling); a plain encoder receives the images as
-    they are.
+    A model with a `feature_extractor()` method (`SimCLRModel`) is asked for
+    it: it brings its own preprocessing (the augmentation's central resize and
+    value-range scaling). A plain encoder receives the images as they are,
+    followed by global average pooling if it outputs a feature map.
     """
-    from keras_simclr.simclr_model import SimCLRModel
-
-    if isinstance(model_or_encoder, SimCLRModel):
-        return model_or_encoder
+    method = getattr(model_or_encoder, "feature_extractor", None)
+    if callable(method):
+        return method()
     if isinstance(model_or_encoder, keras.layers.Layer):
-        from keras_simclr.models.encoder import pooled_encoder
-
         return pooled_encoder(model_or_encoder)
     raise TypeError(
         "Expected a SimCLRModel or a keras.Model encoder. Received: "
@@ -26,7 +26,8 @@ def feature_extractor(model_or_encoder):
     )
 
 
-def _check_labels(labels):
+def check_labels(labels):
+    """Integer class ids `(N,)` from `labels`, or a `ValueError` saying why not."""
     labels = np.asarray(labels)
     if labels.ndim == 2 and labels.shape[1] > 1:
         raise ValueError(
@@ -58,9 +59,9 @@ def as_labelled_dataset(data, batch_size=256):
         return data
     if isinstance(data, (tuple, list)) and len(data) == 2:
         images, labels = data
-        return tf.data.Dataset.from_tensor_slices(
-            (images, _check_labels(labels))
-        ).batch(batch_size)
+        return tf.data.Dataset.from_tensor_slices((images, check_labels(labels))).batch(
+            batch_size
+        )
     raise TypeError(
         "Expected a tf.data.Dataset of (images, labels) or a tuple (x, y). "
         f"Received: {type(data).__name__}"
@@ -94,4 +95,4 @@ def extract_features(model_or_encoder, data, batch_size=256):
         labels.append(np.asarray(batch[1]))
     if not features:
         raise ValueError("The evaluation dataset is empty.")
-    return np.concatenate(features), _check_labels(np.concatenate(labels))
+    return np.concatenate(features), check_labels(np.concatenate(labels))

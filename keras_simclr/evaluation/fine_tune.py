@@ -5,7 +5,8 @@ import dataclasses
 import keras
 import numpy as np
 
-from keras_simclr.evaluation.features import _check_labels, as_labelled_dataset
+from keras_simclr.evaluation.features import as_labelled_dataset, check_labels
+from keras_simclr.models.encoder import pooled_encoder
 
 
 def balanced_subset(images, labels, fraction, seed=0):
@@ -32,7 +33,7 @@ def balanced_subset(images, labels, fraction, seed=0):
     """
     if not 0 < fraction <= 1:
         raise ValueError(f"`fraction` must be in (0, 1]. Received: {fraction}")
-    labels = _check_labels(labels)
+    labels = check_labels(labels)
     rng = np.random.default_rng(seed)
     chosen = []
     for label in np.unique(labels):
@@ -54,72 +55,15 @@ class FineTuneResult:
     history: dict
 
 
-@keras.saving.register_keras_serializable(package="keras_simclr")
-class FineTunedClassifier(keras.Model):
-    """images → (crop/flip in training) → encoder → [head layers] → logits."""
-
-    def __init__(
-        self, encoder, num_classes, preprocessing=None, head_layers=(), **kwargs
-    ):
-        kwargs.setdefault("name", "fine_tuned_classifier")
-        super().__init__(**kwargs)
-        self.encoder = encoder
-        self.num_classes = num_classes
-        self.preprocessing = preprocessing
-        self.head_layers = list(head_layers)
-        self.classifier = keras.layers.Dense(num_classes, name="classifier")
-
-    def call(self, images, training=False):
-        x = images
-        if self.preprocessing is not None:
-            x = self.preprocessing(x, training=training)
-        x = self.encoder(x, training=training)
-        for layer in self.head_layers:
-            x = layer(x, training=training) if _takes_training(layer) else layer(x)
-        return self.classifier(x)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "encoder": keras.saving.serialize_keras_object(self.encoder),
-                "num_classes": self.num_classes,
-                "preprocessing": keras.saving.serialize_keras_object(
-                    self.preprocessing
-                ),
-                "head_layers": [
-                    keras.saving.serialize_keras_object(layer)
-                    for layer in self.head_layers
-                ],
-            }
-        )
-        return config
-
-    @classmethod
-    def from_config(cls, config):
-        config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
-        config["preprocessing"] = keras.saving.deserialize_keras_object(
-            config["preprocessing"]
-        )
-        config["head_layers"] = [
-            keras.saving.deserialize_keras_object(layer)
-            for layer in config["head_layers"]
-        ]
-        return cls(**config)
-
-
-def _takes_training(layer):
-    return isinstance(layer, keras.layers.BatchNormalization)
-
-
 def _copy(layer):
     """A new layer with the same config and weights (as load_model rebuilds it)."""
     clone = keras.saving.deserialize_keras_object(
         keras.saving.serialize_keras_object(layer)
     )
-    if not clone.built:
+    if layer.built and not clone.built:
         clone.build_from_config(layer.get_build_config())
-    clone.set_weights(layer.get_weights())
+    if layer.weights:
+        clone.set_weights(layer.get_weights())
     return clone
 
 
@@ -163,12 +107,9 @@ def fine_tune(
         verbose: Keras verbosity. Defaults to 0.
 
     Returns:
-        `FineTuneResult` with `accuracy`, `classifier`, `history`.
+        `FineTuneResult` with `accuracy`, `classifier` (a `keras.Sequential`
+        mapping images to logits) and `history`.
     """
-    from keras_simclr.layers import SimCLRAugmentation
-    from keras_simclr.models.encoder import pooled_encoder
-    from keras_simclr.simclr_model import SimCLRModel
-
     train = as_labelled_dataset(train_ds, batch_size)
     validation = (
         None
@@ -177,39 +118,21 @@ def fine_tune(
     )
     if num_classes is None:
         num_classes = int(max(int(np.max(batch[1])) for batch in train)) + 1
-    head_layers, preprocessing = [], None
-    if isinstance(model_or_encoder, SimCLRModel):
-        source = model_or_encoder
-        encoder = _copy(source.encoder)
-        base = source.augmentation
-        preprocessing = SimCLRAugmentation(
-            base.image_size,
-            crop_area=base.crop_area if augment else (1.0, 1.0),
-            aspect_ratio=base.aspect_ratio if augment else (1.0, 1.0),
-            flip=augment,
-            jitter_rate=0.0,
-            grayscale_rate=0.0,
-            blur_rate=0.0,
-            value_range=base.value_range,
-        )
-        if projection_layers:
-            head = source.projection_head
-            if projection_layers != 1 or head.num_layers < 2:
-                raise ValueError(
-                    "`projection_layers` may be 0 or 1 (and 1 needs a head of at "
-                    f"least 2 layers). Received: {projection_layers}"
-                )
-            head_layers = [_copy(head.dense_layers[0])]
-            if head.use_batch_norm:
-                head_layers.append(_copy(head.norm_layers[0]))
-            head_layers.append(keras.layers.ReLU())
+    parts = getattr(model_or_encoder, "fine_tuning_layers", None)
+    if callable(parts):  # a SimCLRModel: its crop/flip, encoder and head
+        preprocessing, encoder, head_layers = parts(augment, projection_layers)
+        layers = [preprocessing, _copy(encoder)] + [_copy(x) for x in head_layers]
     else:
         if projection_layers:
             raise ValueError(
                 "`projection_layers=1` needs a SimCLRModel (it has the head)."
             )
-        encoder = _copy(pooled_encoder(model_or_encoder))
-    classifier = FineTunedClassifier(encoder, num_classes, preprocessing, head_layers)
+        layers = [_copy(pooled_encoder(model_or_encoder))]
+    # images → [crop/flip in training] → encoder → [head layers] → logits.
+    classifier = keras.Sequential(
+        layers + [keras.layers.Dense(num_classes, name="classifier")],
+        name="fine_tuned_classifier",
+    )
     classifier.compile(
         optimizer=keras.optimizers.SGD(learning_rate, momentum=0.9, nesterov=True),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),

@@ -32,6 +32,64 @@ def _top_k_accuracy(logits, labels, k):
     return float(np.mean(np.any(top == labels[:, None], axis=1)))
 
 
+def fit_linear_classifier(
+    features, labels, max_iterations=1000, l2_regularization=1e-4
+):
+    """Multinomial logistic regression on standardised features, by L-BFGS.
+
+    The standardisation is folded into the returned weights, so the logits of
+    raw features are `features @ weights + bias`; classes absent from `labels`
+    (below its maximum) get a bias of -1e9.
+
+    Args:
+        features: float `(N, D)` array.
+        labels: int `(N,)` array with at least 2 classes.
+        max_iterations: L-BFGS iterations at most. Defaults to 1000.
+        l2_regularization: L2 penalty per training example. Defaults to 1e-4.
+
+    Returns:
+        `(weights, bias)`: float32 `(D, C)` and `(C,)`, `C = max(labels) + 1`.
+
+    Examples:
+        >>> import numpy as np
+        >>> x = np.random.default_rng(0).normal(size=(100, 3))
+        >>> y = (x[:, 1] > 0).astype(int)
+        >>> weights, bias = fit_linear_classifier(x, y)
+        >>> float(np.mean((x @ weights + bias).argmax(1) == y)) > 0.95
+        True
+    """
+    if not l2_regularization > 0:
+        raise ValueError(
+            "`l2_regularization` must be > 0. Received: "
+            f"l2_regularization={l2_regularization}"
+        )
+    num_classes = int(labels.max()) + 1
+    if len(np.unique(labels)) < 2:
+        raise ValueError(
+            "The training data of a linear probe needs at least 2 classes."
+        )
+    mean = features.mean(axis=0)
+    scale = features.std(axis=0) + 1e-6
+    solver = LogisticRegression(
+        C=1.0 / (l2_regularization * len(labels)),
+        max_iter=max_iterations,
+        tol=1e-6,
+    )
+    solver.fit((features - mean) / scale, labels)
+
+    # Fold the standardisation into one linear map over all classes.
+    weights = np.zeros((features.shape[1], num_classes), "float32")
+    bias = np.full((num_classes,), -1e9, "float32")  # classes never seen
+    coefficients = solver.coef_ / scale[None, :]
+    intercepts = solver.intercept_ - coefficients @ mean
+    if len(solver.classes_) == 2:  # binary: one row for the positive class
+        coefficients = np.stack([-coefficients[0] / 2, coefficients[0] / 2])
+        intercepts = np.array([-intercepts[0] / 2, intercepts[0] / 2])
+    weights[:, solver.classes_] = coefficients.T
+    bias[solver.classes_] = intercepts
+    return weights, bias
+
+
 def linear_probe(
     model_or_encoder,
     train_ds,
@@ -82,30 +140,10 @@ def linear_probe(
     train_features, train_labels = extract_features(
         model_or_encoder, train_ds, batch_size
     )
-    num_classes = int(train_labels.max()) + 1
-    if len(np.unique(train_labels)) < 2:
-        raise ValueError(
-            "The training data of a linear probe needs at least 2 classes."
-        )
-    mean = train_features.mean(axis=0)
-    scale = train_features.std(axis=0) + 1e-6
-    solver = LogisticRegression(
-        C=1.0 / (l2_regularization * len(train_labels)),
-        max_iter=epochs,
-        tol=1e-6,
+    weights, bias = fit_linear_classifier(
+        train_features, train_labels, epochs, l2_regularization
     )
-    solver.fit((train_features - mean) / scale, train_labels)
-
-    # Fold the standardisation into one Dense layer over all classes.
-    weights = np.zeros((train_features.shape[1], num_classes), "float32")
-    bias = np.full((num_classes,), -1e9, "float32")  # classes never seen
-    coefficients = solver.coef_ / scale[None, :]
-    intercepts = solver.intercept_ - coefficients @ mean
-    if len(solver.classes_) == 2:  # binary: one row for the positive class
-        coefficients = np.stack([-coefficients[0] / 2, coefficients[0] / 2])
-        intercepts = np.array([-intercepts[0] / 2, intercepts[0] / 2])
-    weights[:, solver.classes_] = coefficients.T
-    bias[solver.classes_] = intercepts
+    num_classes = len(bias)
 
     extractor = feature_extractor(model_or_encoder)
     extractor.trainable = False
@@ -130,32 +168,6 @@ def linear_probe(
         if num_classes >= 5
         else None,
         train_accuracy=train_accuracy,
-        classifier=_FrozenClassifier(extractor, head),
+        # images → frozen feature extractor (inference mode) → linear logits.
+        classifier=keras.Sequential([extractor, head], name="linear_probe_classifier"),
     )
-
-
-@keras.saving.register_keras_serializable(package="keras_simclr")
-class _FrozenClassifier(keras.Model):
-    """images → frozen feature extractor (inference mode) → linear logits."""
-
-    def __init__(self, extractor, head, **kwargs):
-        kwargs.setdefault("name", "linear_probe_classifier")
-        super().__init__(**kwargs)
-        self.extractor = extractor
-        self.extractor.trainable = False
-        self.head = head
-
-    def call(self, images, training=False):
-        return self.head(self.extractor(images, training=False))
-
-    def get_config(self):
-        config = super().get_config()
-        config["extractor"] = keras.saving.serialize_keras_object(self.extractor)
-        config["head"] = keras.saving.serialize_keras_object(self.head)
-        return config
-
-    @classmethod
-    def from_config(cls, config):
-        config["extractor"] = keras.saving.deserialize_keras_object(config["extractor"])
-        config["head"] = keras.saving.deserialize_keras_object(config["head"])
-        return cls(**config)

@@ -8,20 +8,23 @@ from keras_simclr.layers.random_layer import RandomLayer
 
 @keras.saving.register_keras_serializable(package="keras_simclr")
 class RandomGaussianBlur(RandomLayer):
-    """Blurs each image with probability `rate`, with its own sigma.
+    """Blurs each image with probability `probability`, with its own sigma.
 
     Reference: Chen et al., 2020, Appendix A: "We blur the image 50% of the
     time using a Gaussian kernel. We randomly sample σ ∈ [0.1, 2.0], and the
     kernel size is set to be 10% of the image height/width." SimCLR uses no blur
     for CIFAR-10.
 
-    Unlike `keras.layers.RandomGaussianBlur` (one sigma per batch), every image
-    draws its own sigma. The batch is folded into the channel axis so one
+    Unlike `keras.layers.RandomGaussianBlur` (one sigma per batch, and a
+    `factor` that sets the blur strength, not how often), every image draws
+    whether it is blurred and its own sigma; Keras has no per-image version,
+    which SimCLR's "50% of the time" needs. The batch is folded into the channel axis so one
     separable depthwise convolution (reflect padding) blurs all images with
     their own kernels; images not selected get a unit (identity) kernel.
 
     Args:
-        rate: probability of blurring an image. Defaults to 0.5.
+        probability: probability of blurring an image. Defaults to 0.5.
+            (Named `rate` in 0.1.0; `rate=` is still accepted.)
         sigma: (low, high) range of the Gaussian's standard deviation in
             pixels. Defaults to (0.1, 2.0).
         kernel_fraction: kernel side as a fraction of the image side (rounded
@@ -31,22 +34,30 @@ class RandomGaussianBlur(RandomLayer):
 
     Examples:
         >>> import numpy as np
-        >>> blur = RandomGaussianBlur(rate=1.0, seed=0)
+        >>> blur = RandomGaussianBlur(probability=1.0, seed=0)
         >>> blur(np.random.rand(2, 32, 32, 3).astype("float32")).shape
         TensorShape([2, 32, 32, 3])
     """
 
     def __init__(
-        self, rate=0.5, sigma=(0.1, 2.0), kernel_fraction=0.1, seed=None, **kwargs
+        self,
+        probability=0.5,
+        sigma=(0.1, 2.0),
+        kernel_fraction=0.1,
+        seed=None,
+        **kwargs,
     ):
+        probability = kwargs.pop("rate", probability)  # the 0.1.0 name
         super().__init__(seed=seed, **kwargs)
-        if not 0 <= rate <= 1:
-            raise ValueError(f"`rate` must be in [0, 1]. Received: rate={rate}")
+        if not 0 <= probability <= 1:
+            raise ValueError(
+                f"`probability` must be in [0, 1]. Received: probability={probability}"
+            )
         if len(sigma) != 2 or not 0 < sigma[0] <= sigma[1]:
             raise ValueError(
                 f"`sigma` must be (low, high) with 0 < low <= high. Received: {sigma}"
             )
-        self.rate = rate
+        self.probability = probability
         self.sigma = tuple(sigma)
         self.kernel_fraction = kernel_fraction
 
@@ -60,7 +71,8 @@ class RandomGaussianBlur(RandomLayer):
             (batch_size,), self.sigma[0], self.sigma[1], seed=self.seed_generator
         )
         blurred = (
-            keras.random.uniform((batch_size,), seed=self.seed_generator) < self.rate
+            keras.random.uniform((batch_size,), seed=self.seed_generator)
+            < self.probability
         )
         radius = kernel_size // 2
         x = ops.arange(-radius, radius + 1, dtype="float32")  # (k,)
@@ -71,7 +83,7 @@ class RandomGaussianBlur(RandomLayer):
 
     def call(self, images, training=True):
         """`images`: float `(B, H, W, C)` with static H, W and C."""
-        if not training or self.rate == 0:
+        if not training or self.probability == 0:
             return images
         batch_size = ops.shape(images)[0]
         _, height, width, channels = images.shape
@@ -105,7 +117,7 @@ class RandomGaussianBlur(RandomLayer):
         config = super().get_config()
         config.update(
             {
-                "rate": self.rate,
+                "probability": self.probability,
                 "sigma": self.sigma,
                 "kernel_fraction": self.kernel_fraction,
             }

@@ -7,6 +7,38 @@ from keras_simclr.layers.random_color_distortion import RandomColorDistortion
 from keras_simclr.layers.random_gaussian_blur import RandomGaussianBlur
 from keras_simclr.layers.random_resized_crop import RandomResizedCrop
 
+# Below this side SimCLR's CIFAR setting applies (Appendix B.9: colour strength
+# 0.5, no blur); from it on, the ImageNet setting (strength 1.0, blur p = 0.5).
+SMALL_IMAGE_SIDE = 64
+
+
+def paper_settings(image_size):
+    """SimCLR's colour strength and blur rate for views of side `image_size`.
+
+    Reference: Chen et al., 2020, Appendix A and B.9: strength 1.0 and
+    Gaussian blur with probability 0.5 for ImageNet; strength 0.5 and no blur
+    for CIFAR-10 ("we do not use Gaussian blur for CIFAR-10"). Sides below 64
+    pixels get the CIFAR setting. This is the one place the choice is made;
+    `SimCLRModel`'s default augmentation and `keras_simclr.recipes` use it.
+
+    Args:
+        image_size: int, side of the views.
+
+    Returns:
+        dict with `jitter_strength` and `blur_rate`.
+
+    Examples:
+        >>> paper_settings(32)
+        {'jitter_strength': 0.5, 'blur_rate': 0.0}
+        >>> paper_settings(224)
+        {'jitter_strength': 1.0, 'blur_rate': 0.5}
+    """
+    small = image_size < SMALL_IMAGE_SIDE
+    return {
+        "jitter_strength": 0.5 if small else 1.0,
+        "blur_rate": 0.0 if small else 0.5,
+    }
+
 
 def _offset_seed(seed, offset):
     return None if seed is None else seed + offset
@@ -76,6 +108,10 @@ class SimCLRAugmentation(keras.layers.Layer):
             raise ValueError(
                 "`value_range` must be (low, high) with low < high. Received: "
                 f"value_range={value_range}"
+            )
+        if not 0 <= blur_rate <= 1:
+            raise ValueError(
+                f"`blur_rate` must be in [0, 1]. Received: blur_rate={blur_rate}"
             )
         self.image_size = image_size
         self.crop_area = tuple(crop_area)

@@ -1,5 +1,7 @@
 """NT-Xent, the normalised temperature-scaled cross-entropy loss of SimCLR."""
 
+import numbers
+
 import keras
 import tensorflow as tf
 from keras import ops
@@ -12,8 +14,12 @@ from keras_simclr.distribute import cross_replica_concat
 SELF_SIMILARITY_PENALTY = 1e9
 
 
-def _check_temperature(temperature):
-    if isinstance(temperature, (int, float)) and not temperature > 0:
+def check_temperature(temperature):
+    """Raises `ValueError` unless `temperature` is a positive number.
+
+    Tensors (e.g. a temperature computed in the graph) are not checked.
+    """
+    if isinstance(temperature, numbers.Real) and not temperature > 0:
         raise ValueError(
             "`temperature` must be a positive number (SimCLR uses 0.1 for "
             f"ImageNet, 0.5 for CIFAR). Received: temperature={temperature}"
@@ -60,7 +66,7 @@ def contrastive_logits(projections_a, projections_b, temperature=0.1):
         `[view a anchors, view b anchors]`, and the int32 `(2n,)` column of
         each row's positive.
     """
-    _check_temperature(temperature)
+    check_temperature(temperature)
     _check_batch_size(projections_a, projections_b)
     if _single_replica():  # the batch size may be known only at run time
         with tf.control_dependencies(
@@ -76,9 +82,15 @@ def contrastive_logits(projections_a, projections_b, temperature=0.1):
     # Logits and softmax in float32 whatever the input dtype (mixed precision).
     projections_a = ops.normalize(ops.cast(projections_a, "float32"), axis=-1)
     projections_b = ops.normalize(ops.cast(projections_b, "float32"), axis=-1)
-    # (M, d) each; `offset` is this replica's first row in the global batch.
-    global_a, offset = cross_replica_concat(projections_a)
-    global_b, _ = cross_replica_concat(projections_b)
+    if _single_replica():
+        global_a, global_b, offset = projections_a, projections_b, 0
+    else:
+        # ONE all-gather for both views: (n, 2d) rows -> (M, 2d), then split.
+        # `offset` is this replica's first row in the global batch.
+        gathered, offset = cross_replica_concat(
+            ops.concatenate([projections_a, projections_b], axis=1)
+        )
+        global_a, global_b = ops.split(gathered, 2, axis=1)  # (M, d) each
     local_size = ops.shape(projections_a)[0]
     global_size = ops.shape(global_a)[0]
 
@@ -122,6 +134,30 @@ def nt_xent_loss(projections_a, projections_b, temperature=0.1):
     logits, positive_index = contrastive_logits(
         projections_a, projections_b, temperature
     )
+    return nt_xent_from_logits(logits, positive_index)
+
+
+def nt_xent_from_logits(logits, positive_index):
+    """Per-pair NT-Xent loss from the logits of `contrastive_logits`.
+
+    The training step computes the `(2n, 2M)` logits once and derives both
+    the loss (here) and `contrastive_accuracy` from them.
+
+    Args:
+        logits: float32 `(2n, 2M)` logits, rows `[view a anchors, view b
+            anchors]`.
+        positive_index: int32 `(2n,)` column of each row's positive.
+
+    Returns:
+        float32 `(n,)`: the mean of each pair's two anchor losses.
+
+    Examples:
+        >>> import numpy as np
+        >>> a = np.eye(4, 8, dtype="float32")
+        >>> logits, positive = contrastive_logits(a, a, temperature=0.5)
+        >>> np.allclose(nt_xent_from_logits(logits, positive), nt_xent_loss(a, a, 0.5))
+        True
+    """
     per_anchor = keras.losses.sparse_categorical_crossentropy(
         positive_index, logits, from_logits=True
     )  # (2n,)
@@ -176,7 +212,7 @@ class NTXent(keras.losses.Loss):
     """
 
     def __init__(self, temperature=0.1, name="nt_xent", **kwargs):
-        _check_temperature(temperature)
+        check_temperature(temperature)
         super().__init__(name=name, **kwargs)
         self.temperature = temperature
 

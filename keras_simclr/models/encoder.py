@@ -32,6 +32,7 @@ class GlobalPooledEncoder(keras.Model):
 
     @classmethod
     def from_config(cls, config):
+        config = dict(config)  # never modify the caller's config
         config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
         return cls(**config)
 

@@ -179,6 +179,7 @@ class LARS(keras.optimizers.Optimizer):
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
+        config = dict(config)  # never modify the caller's config
         for key in ("exclude_from_weight_decay", "exclude_from_layer_adaptation"):
             if isinstance(config.get(key), dict):
                 config[key] = keras.saving.deserialize_keras_object(

@@ -40,12 +40,17 @@ def scaled_learning_rate(base_learning_rate, batch_size, scaling="linear"):
 
 
 @keras.saving.register_keras_serializable(package="keras_simclr")
-class WarmupCosineDecay(keras.optimizers.schedules.LearningRateSchedule):
+class WarmupCosineDecay(keras.optimizers.schedules.CosineDecay):
     """Linear warm-up from 0 to a peak, then cosine decay to 0.
 
     Reference: Chen et al., 2020, Section B.1: "linear warmup for the first 10
     epochs, and decay the learning rate with the cosine decay schedule without
     restarts".
+
+    This is `keras.optimizers.schedules.CosineDecay(0.0, total_steps -
+    warmup_steps, warmup_target=peak, warmup_steps=warmup_steps)`, named and
+    configured by the quantities SimCLR states: the peak rate and the step at
+    which the rate reaches 0.
 
     Args:
         peak_learning_rate: float, the rate reached at `warmup_steps`.
@@ -58,7 +63,7 @@ class WarmupCosineDecay(keras.optimizers.schedules.LearningRateSchedule):
         [0.0, 0.5, 1.0, 0.5, 0.0]
     """
 
-    def __init__(self, peak_learning_rate, total_steps, warmup_steps):
+    def __init__(self, peak_learning_rate, total_steps, warmup_steps, name=None):
         if total_steps <= 0:
             raise ValueError(f"`total_steps` must be > 0. Received: {total_steps}")
         if not 0 <= warmup_steps <= total_steps:
@@ -66,21 +71,31 @@ class WarmupCosineDecay(keras.optimizers.schedules.LearningRateSchedule):
                 "`warmup_steps` must be in [0, total_steps]. Received: "
                 f"warmup_steps={warmup_steps}, total_steps={total_steps}"
             )
+        if not peak_learning_rate >= 0:
+            raise ValueError(
+                "`peak_learning_rate` must be >= 0. Received: "
+                f"peak_learning_rate={peak_learning_rate}"
+            )
+        warmup = warmup_steps > 0
+        super().__init__(
+            # CosineDecay starts its warm-up at `initial_learning_rate`; with
+            # no warm-up the cosine starts from it instead.
+            initial_learning_rate=0.0 if warmup else peak_learning_rate,
+            # CosineDecay needs decay_steps > 0; at warmup == total the cosine
+            # part is never reached (the rate is clamped at total_steps).
+            decay_steps=max(total_steps - warmup_steps, 1),
+            warmup_target=peak_learning_rate if warmup else None,
+            warmup_steps=warmup_steps,
+            name=name or "WarmupCosineDecay",
+        )
         self.peak_learning_rate = peak_learning_rate
         self.total_steps = total_steps
-        self.warmup_steps = warmup_steps
 
     def __call__(self, step):
-        step = ops.cast(step, "float32")
-        peak = ops.cast(self.peak_learning_rate, "float32")
-        warmup = float(self.warmup_steps)
-        warmup_rate = peak * step / max(warmup, 1.0)
-        progress = (step - warmup) / max(float(self.total_steps) - warmup, 1.0)
-        progress = ops.clip(progress, 0.0, 1.0)
-        cosine_rate = peak * 0.5 * (1.0 + ops.cos(math.pi * progress))
-        return ops.where(step < warmup, warmup_rate, cosine_rate)
+        return super().__call__(ops.cast(step, "float32"))
 
     def get_config(self):
+        # The 0.1.0 config: saved files keep loading.
         return {
             "peak_learning_rate": self.peak_learning_rate,
             "total_steps": self.total_steps,

@@ -1,0 +1,113 @@
+"""The package's structure: one-way imports, no private names across modules."""
+
+import ast
+import os
+import subprocess
+import sys
+
+import pytest
+
+PACKAGE = os.path.join(os.path.dirname(os.path.dirname(__file__)), "keras_simclr")
+
+# Lower layers never import higher ones (issue #13's graph).
+LEVELS = [
+    {"backend", "distribute", "layers", "losses", "optimizers", "saving"},
+    {"models", "callbacks"},
+    {"simclr_model"},
+    {"evaluation", "recipes", "datasets"},
+    {"visualize"},
+    {"cli"},
+]
+
+
+def modules():
+    """`{dotted module name: ast}` of every module of the package."""
+    found = {}
+    for folder, _, files in os.walk(PACKAGE):
+        for name in files:
+            if not name.endswith(".py"):
+                continue
+            path = os.path.join(folder, name)
+            relative = os.path.relpath(path, os.path.dirname(PACKAGE))[:-3]
+            dotted = relative.replace(os.sep, ".").removesuffix(".__init__")
+            with open(path) as file:
+                found[dotted] = ast.parse(file.read())
+    return found
+
+
+def imports(tree, known):
+    """`(module, imported name or None)` for every keras_simclr import."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.startswith("keras_simclr"):
+                    yield alias.name, None
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
+            "keras_simclr"
+        ):
+            for alias in node.names:
+                child = f"{node.module}.{alias.name}"
+                if child in known:  # `from keras_simclr import datasets`
+                    yield child, None
+                else:
+                    yield node.module, alias.name
+
+
+def level(module):
+    top = module.split(".")[1] if "." in module else None
+    for index, names in enumerate(LEVELS):
+        if top in names:
+            return index
+    return None
+
+
+ALL = modules()
+EDGES = {
+    name: {target for target, _ in imports(tree, ALL) if target != "keras_simclr"}
+    for name, tree in ALL.items()
+}
+
+
+def test_no_module_imports_a_private_name_from_another_module():
+    offenders = [
+        f"{name} imports {target}.{imported}"
+        for name, tree in ALL.items()
+        for target, imported in imports(tree, ALL)
+        if imported and imported.startswith("_") and target != name
+    ]
+    assert not offenders, offenders
+
+
+@pytest.mark.parametrize("name", sorted(n for n in ALL if level(n) is not None))
+def test_imports_point_down_only(name):
+    upward = [
+        target
+        for target in EDGES[name]
+        if level(target) is not None and level(target) > level(name)
+    ]
+    assert not upward, f"{name} imports higher-level modules {upward}"
+
+
+def test_no_import_cycles():
+    def visit(name, path):
+        if name in path:
+            raise AssertionError("import cycle: " + " -> ".join([*path, name]))
+        for target in EDGES.get(name, ()):
+            if not (name.startswith(target + ".") or target == name):
+                visit(target, [*path, name])  # a package may import its children
+
+    for name in ALL:
+        if name != "keras_simclr":
+            visit(name, [])
+
+
+def test_import_leaves_the_tensorflow_log_level_alone():
+    code = (
+        "import os; os.environ.pop('TF_CPP_MIN_LOG_LEVEL', None); "
+        "import keras_simclr; print(os.environ.get('TF_CPP_MIN_LOG_LEVEL'))"
+    )
+    environment = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    printed = subprocess.run(
+        [sys.executable, "-c", code], env=environment, capture_output=True, text=True
+    )
+    assert printed.stdout.strip() == "None", printed.stderr[-2000:]
