@@ -1,5 +1,8 @@
 """SimCLRModel: the task that composes encoder, head, augmentation and loss."""
 
+import logging
+import warnings
+
 import keras
 import tensorflow as tf
 from keras import ops
@@ -37,8 +40,27 @@ def _fixed_image_size(encoder):
 
 
 def _unpack(data):
+    """`(images, labels)`; `images` is a `(views_a, views_b)` pair for data
+    from `datasets.image_files(mode="pretrain")`."""
     images, labels, _ = keras.utils.unpack_x_y_sample_weight(data)
+    if isinstance(images, (tuple, list)):
+        if len(images) != 2:
+            raise ValueError(
+                "SimCLRModel expects images, or pairs (views_a, views_b) of "
+                f"views. Received a tuple of {len(images)} tensors."
+            )
+        return tuple(images), labels
+    if labels is not None and len(labels.shape) == 4:  # (views_a, views_b)
+        return (images, labels), None
     return images, labels
+
+
+def _check_finite(images):
+    if images.dtype.is_floating:
+        images = tf.debugging.assert_all_finite(
+            images, "The input images contain NaN or inf values."
+        )
+    return images
 
 
 @keras.saving.register_keras_serializable(package="keras_simclr")
@@ -173,7 +195,22 @@ class SimCLRModel(keras.Model):
         super().compile(optimizer=optimizer, **kwargs)
 
     def fit(self, x=None, y=None, *args, **kwargs):
-        history = super().fit(x, y, *args, **kwargs)
+        """`keras.Model.fit`; also logs the files an image dataset skipped."""
+        with warnings.catch_warnings():
+            if getattr(x, "num_files", None) is not None:
+                # An image-file dataset's size is known only after its first
+                # pass (undecodable files are skipped); Keras warns at the end
+                # of that pass, although nothing is wrong.
+                warnings.filterwarnings("ignore", "Your input ran out of data")
+            history = super().fit(x, y, *args, **kwargs)
+        skipped_files = getattr(x, "skipped_files", None)
+        if callable(skipped_files) and skipped_files():
+            skipped = skipped_files()
+            logging.getLogger("keras_simclr").warning(
+                "keras-simclr: %d file(s) could not be decoded and were skipped: %s",
+                len(skipped),
+                ", ".join(skipped[:20]) + (" ..." if len(skipped) > 20 else ""),
+            )
         if not history.history.get("loss"):
             raise ValueError(
                 "The training data produced no batch: the dataset is empty (or "
@@ -212,18 +249,18 @@ class SimCLRModel(keras.Model):
                 "labels); it yields images only. Pass labelled data or set "
                 "`probe_classes=None`."
             )
-        if images.dtype.is_floating:
-            images = tf.debugging.assert_all_finite(
-                images, "The input images contain NaN or inf values."
-            )
+        if isinstance(images, tuple):
+            # Views already cropped from the originals by the input pipeline:
+            # only flip, colour, grayscale and blur remain.
+            view_pair = [
+                self.augmentation.appearance(_check_finite(views), training=True)
+                for views in images
+            ]
+        else:
+            images = _check_finite(images)
+            view_pair = [self.augmentation(images, training=True) for _ in range(2)]
         # (2n, S, S, 3): both views in ONE batch, so BatchNorm sees both.
-        views = ops.concatenate(
-            [
-                self.augmentation(images, training=True),
-                self.augmentation(images, training=True),
-            ],
-            axis=0,
-        )
+        views = ops.concatenate(view_pair, axis=0)
         features = self.encoder(views, training=training)  # (2n, D)
         projections = self.projection_head(features, training=training)  # (2n, d)
         projections_a, projections_b = ops.split(projections, 2, axis=0)
@@ -286,6 +323,21 @@ class SimCLRModel(keras.Model):
         """
         return self
 
+    def export_encoder(self):
+        """A functional images → h model that carries its own input scaling.
+
+        Its first layer is the augmentation in inference mode: images of any
+        size in `value_range` (uint8 0–255 by default) are centre-cropped,
+        resized to `image_size` and scaled to [0, 1], then encoded. Save it
+        with `.save("encoder.keras")` to serve h without keras-simclr's
+        training parts. (`model.encoder` alone expects [0, 1] inputs of
+        side `image_size`.)
+        """
+        images = keras.Input((None, None, 3), name="images")
+        views = self.augmentation(images, training=False)
+        features = self.encoder(views, training=False)
+        return keras.Model(images, features, name=f"{self.name}_encoder")
+
     def fine_tuning_layers(self, augment=True, projection_layers=0):
         """The layers `fine_tune` copies: preprocessing, encoder, head layers.
 
@@ -338,7 +390,8 @@ class SimCLRModel(keras.Model):
     def _build_for(self, images):
         # Without a strategy Keras builds when the step is first traced.
         if not self.built:
-            self.build(tuple(images.shape))
+            first = images[0] if isinstance(images, tuple) else images
+            self.build(tuple(first.shape))
 
     def train_step(self, data):
         images, labels = _unpack(data)

@@ -134,3 +134,39 @@ def test_pretrain_resume_after_kill_9_finishes_with_the_expected_step_count(tmp_
     model = keras.models.load_model(output)
     assert int(model.optimizer.iterations) == epochs * steps
     assert not os.path.exists(backup)
+
+
+def test_pretrain_probe_and_embed_on_a_photo_folder_with_bad_files(tmp_path, capsys):
+    import numpy as np
+    from test_image_files import bad_folder
+
+    folder = tmp_path / "photos"
+    good, bad = bad_folder(folder / "animals")
+    _, more_bad = bad_folder(folder / "plants")
+    output = str(tmp_path / "photos.keras")
+    arguments = ["pretrain", "--dataset", str(folder), "--epochs", "1"]
+    arguments += ["--output", output, "--width", "0.0625", "--image-size", "16"]
+    assert cli.main([*arguments, "--batch-size", "4", "--verbose", "0"]) == 0
+    printed = capsys.readouterr().out
+    assert "SimCLR pretrained" in printed and "random initialisation" in printed
+    assert f"skipped {len(bad) + len(more_bad)} undecodable file(s)" in printed
+    assert all(name in printed for name in bad)
+
+    features_path = str(tmp_path / "features.npz")
+    embed = ["embed", output, "--dataset", str(folder / "animals")]
+    assert cli.main([*embed, "--output", features_path]) == 0
+    with np.load(features_path) as saved:
+        features, paths = saved["features"], saved["paths"]
+    assert features.shape == (len(good), 32) and np.isfinite(features).all()
+    assert sorted(os.path.basename(p) for p in paths) == sorted(good)
+
+
+def test_make_tfrecords_writes_the_shards(tmp_path, capsys):
+    from test_image_files import bad_folder
+
+    bad_folder(tmp_path / "photos" / "one")
+    command = ["make-tfrecords", str(tmp_path / "photos"), str(tmp_path / "out")]
+    assert cli.main([*command, "--shards", "3"]) == 0
+    assert len(os.listdir(tmp_path / "out")) == 3
+    data = ks.datasets.tfrecord_images(str(tmp_path / "out" / "*"), 16, 4, "evaluate")
+    assert sum(len(batch[0]) for batch in data) == 7  # the 7 decodable images

@@ -109,3 +109,45 @@ def test_backup_and_restore_resumes_a_killed_run_identically(kind, tmp_path):
         load_weights(tmp_path / "reference.npz"), load_weights(tmp_path / "resumed.npz")
     ):
         np.testing.assert_allclose(actual, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_two_workers_each_decode_only_their_half_of_the_files(tmp_path):
+    import tensorflow as tf
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    photo = np.random.default_rng(0).integers(0, 256, (40, 60, 3), "uint8")
+    paths = []
+    for index in range(16):
+        paths.append(str(folder / f"{index:02d}.jpg"))
+        tf.io.write_file(paths[-1], tf.io.encode_jpeg(photo // (1 + index % 4)))
+    cluster = {"worker": [f"localhost:{port}" for port in free_ports(2)]}
+    processes = []
+    for index in range(2):
+        config = {"cluster": cluster, "task": {"type": "worker", "index": index}}
+        processes.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    os.path.join(WORKERS, "multi_worker_images.py"),
+                    str(folder),
+                    str(tmp_path / f"worker{index}.json"),
+                ],
+                env=worker_environment({"TF_CONFIG": json.dumps(config)}),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+        )
+    outputs = [process.communicate(timeout=300)[0] for process in processes]
+    for process, output in zip(processes, outputs):
+        assert process.returncode == 0, output[-3000:]
+    results = []
+    for index in range(2):
+        with open(tmp_path / f"worker{index}.json") as file:
+            results.append(json.load(file))
+    first, second = (set(result["decoded"]) for result in results)
+    assert len(first) == len(second) == 8  # each decoded only its half
+    assert first.isdisjoint(second) and first | second == set(paths)
+    assert np.isfinite(results[0]["loss"]).all()
+    np.testing.assert_allclose(results[0]["loss"], results[1]["loss"], rtol=1e-5)

@@ -116,7 +116,7 @@ def test_knn_bad_arguments():
         ks.evaluation.weighted_knn_predict(x, y, x, temperature=0)
 
 
-def test_feature_extraction_traces_once_per_call_whatever_the_batch_sizes():
+def test_feature_extraction_traces_once_whatever_the_batch_sizes():
     from keras_simclr.evaluation.features import extract_features
 
     encoder = identity_encoder(8)
@@ -137,4 +137,5 @@ def test_feature_extraction_traces_once_per_call_whatever_the_batch_sizes():
             features, labels = extract_features(encoder, (x, y), batch_size=batch_size)
         np.testing.assert_allclose(features, x)
         np.testing.assert_array_equal(labels, y)
-    assert [f.experimental_get_tracing_count() for f in traces] == [1, 1, 1]
+    # One function, traced once, reused by the later calls (0.1.0: [2, 2, 2]).
+    assert [f.experimental_get_tracing_count() for f in traces] == [1]

@@ -232,3 +232,22 @@ def test_warns_once_when_tensorflow_was_imported_first(tensorflow_first):
     assert result.returncode == 0, result.stderr[-3000:]
     expected = 1 if tensorflow_first else 0
     assert result.stderr.count("oneDNN CPU kernels are off") == expected, result.stderr
+
+
+def test_exported_encoder_carries_its_input_scaling(tmp_path):
+    model = tiny_model()
+    images = tiny_images(4)
+    encoder = model.export_encoder()
+    path = tmp_path / "encoder.keras"
+    encoder.save(path)
+    restored = keras.models.load_model(path)
+    # uint8 images in the model's value range give the model's own h ...
+    np.testing.assert_allclose(
+        restored.predict(images, verbose=0), model.predict(images, verbose=0), atol=1e-5
+    )
+    # ... which the bare encoder gives only on [0, 1] inputs.
+    np.testing.assert_allclose(
+        model.encoder.predict(images / 255.0, verbose=0),
+        model.predict(images, verbose=0),
+        atol=1e-5,
+    )

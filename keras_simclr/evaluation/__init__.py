@@ -3,6 +3,7 @@
 from keras_simclr.evaluation import legacy  # noqa: F401  (loads 0.1.0 files)
 from keras_simclr.evaluation.features import (
     check_labels,
+    encode_images,
     extract_features,
     feature_extractor,
 )
@@ -28,6 +29,7 @@ __all__ = [
     "RepresentationScores",
     "balanced_subset",
     "check_labels",
+    "encode_images",
     "evaluate_representation",
     "extract_features",
     "feature_extractor",

@@ -1,5 +1,7 @@
 """Frozen-encoder features of labelled data, computed once."""
 
+import weakref
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -68,6 +70,25 @@ def as_labelled_dataset(data, batch_size=256):
     )
 
 
+# extractor -> {(shape, dtype): tf.function}: one trace per extractor and
+# input signature, reused by later calls (the CLI probes several splits).
+_ENCODE_FUNCTIONS = weakref.WeakKeyDictionary()
+
+
+def _encoder_function(extractor, spec):
+    shape = None if spec.shape.rank is None else (None, *spec.shape[1:])
+    functions = _ENCODE_FUNCTIONS.setdefault(extractor, {})
+    key = (shape, spec.dtype)
+    if key not in functions:
+        # A free batch dimension: one trace whatever the batch sizes.
+        @tf.function(input_signature=[tf.TensorSpec(shape, spec.dtype)])
+        def encode(images):
+            return extractor(images, training=False)
+
+        functions[key] = encode
+    return functions[key]
+
+
 def extract_features(model_or_encoder, data, batch_size=256):
     """Computes h for every image of labelled data, in inference mode.
 
@@ -81,14 +102,7 @@ def extract_features(model_or_encoder, data, batch_size=256):
     """
     extractor = feature_extractor(model_or_encoder)
     data = as_labelled_dataset(data, batch_size)
-    # One trace per call whatever the batch sizes (the last batch is smaller).
-    spec = data.element_spec[0]
-    shape = None if spec.shape.rank is None else [None, *spec.shape[1:]]
-
-    @tf.function(input_signature=[tf.TensorSpec(shape, spec.dtype)])
-    def encode(images):
-        return extractor(images, training=False)
-
+    encode = _encoder_function(extractor, data.element_spec[0])
     features, labels = [], []
     for batch in data:
         features.append(keras.ops.convert_to_numpy(encode(batch[0])).astype("float32"))
@@ -96,3 +110,29 @@ def extract_features(model_or_encoder, data, batch_size=256):
     if not features:
         raise ValueError("The evaluation dataset is empty.")
     return np.concatenate(features), check_labels(np.concatenate(labels))
+
+
+def encode_images(model_or_encoder, images):
+    """h of every image of a dataset of image batches, in the dataset's order.
+
+    Args:
+        model_or_encoder: a `SimCLRModel` or a Keras encoder.
+        images: a `tf.data.Dataset` of image batches (e.g.
+            `datasets.image_files(..., mode="evaluate")`).
+
+    Returns:
+        float32 `(N, D)` numpy array.
+
+    Examples:
+        >>> import numpy as np, keras, tensorflow as tf
+        >>> encoder = keras.Sequential([keras.Input((3,)), keras.layers.Identity()])
+        >>> batches = tf.data.Dataset.from_tensor_slices(np.eye(3, dtype="float32")).batch(2)
+        >>> encode_images(encoder, batches).shape
+        (3, 3)
+    """
+    extractor = feature_extractor(model_or_encoder)
+    encode = _encoder_function(extractor, images.element_spec)
+    features = [keras.ops.convert_to_numpy(encode(batch)) for batch in images]
+    if not features:
+        raise ValueError("The dataset yielded no image.")
+    return np.concatenate(features).astype("float32")

@@ -140,6 +140,35 @@ class RandomResizedCrop(RandomLayer):
         )
         return ops.tile(box[None, :], (batch_size, 1))
 
+    def flip_boxes(self, batch_size):
+        """Whole-image boxes, x-swapped (flipped) with probability 0.5."""
+        ones, zeros = ops.ones((batch_size,)), ops.zeros((batch_size,))
+        x1, x2 = zeros, ones
+        if self.flip:
+            flipped = (
+                keras.random.uniform((batch_size,), seed=self.seed_generator) < 0.5
+            )
+            x1, x2 = ops.where(flipped, ones, zeros), ops.where(flipped, zeros, ones)
+        return ops.stack([zeros, x1, ones, x2], axis=1)
+
+    def resize_and_flip(self, images, training=True):
+        """No crop: each whole image, randomly flipped, resized to the square.
+
+        For views already cut from the original by the input pipeline
+        (`keras_simclr.datasets.image_files`); at their own size the resize
+        is exact (normalised 0 and 1 are the first and last pixel centres).
+        """
+        batch_size = ops.shape(images)[0]
+        if training:
+            boxes = self.flip_boxes(batch_size)
+        else:
+            boxes = ops.tile(
+                ops.convert_to_tensor([[0.0, 0.0, 1.0, 1.0]]), (batch_size, 1)
+            )
+        return tf.image.crop_and_resize(
+            images, boxes, tf.range(batch_size), (self.image_size, self.image_size)
+        )
+
     def call(self, images, training=True):
         shape = ops.shape(images)
         batch_size, height, width = shape[0], shape[1], shape[2]

@@ -142,6 +142,33 @@ class SimCLRAugmentation(keras.layers.Layer):
         self.built = True
 
     def call(self, images, training=True):
+        images, single_image = self._as_batch(images)
+        views = self.crop(images, training=training)  # (B, S, S, C) float32
+        views = self._appearance(views, images.shape[-1], training)
+        return views[0] if single_image else views
+
+    def appearance(self, views, training=True):
+        """The augmentation WITHOUT its crop: flip, colour, grayscale, blur.
+
+        For views already cut from the original image by the input pipeline
+        (`keras_simclr.datasets.image_files(mode="pretrain")`); `SimCLRModel`
+        calls it on each view of the pairs it is given. Views of another
+        size are resized to `image_size`.
+
+        Args:
+            views: `(B, H, W, C)` (or one `(H, W, C)`) in `value_range`.
+            training: bool; False only scales (and resizes).
+
+        Returns:
+            float32 `(B, image_size, image_size, 3)` in [0, 1].
+        """
+        views, single_image = self._as_batch(views)
+        channels = views.shape[-1]
+        views = self.crop.resize_and_flip(views, training=training)
+        views = self._appearance(views, channels, training)
+        return views[0] if single_image else views
+
+    def _as_batch(self, images):
         images = ops.convert_to_tensor(images)
         single_image = len(images.shape) == 3
         if single_image:
@@ -158,7 +185,10 @@ class SimCLRAugmentation(keras.layers.Layer):
                 f"channel) images. Received: {channels} channels (shape="
                 f"{images.shape}). Drop an alpha channel with images[..., :3]."
             )
-        views = self.crop(images, training=training)  # (B, S, S, C) float32
+        return images, single_image
+
+    def _appearance(self, views, channels, training):
+        """Scales cropped float views to [0, 1], then colour and blur."""
         low, high = self.value_range
         if low != 0:
             views = views - low
@@ -176,7 +206,7 @@ class SimCLRAugmentation(keras.layers.Layer):
             if training:
                 views = self.blur(views, training=True)
             views = ops.clip(views, 0.0, 1.0)
-        return views[0] if single_image else views
+        return views
 
     def compute_output_shape(self, input_shape):
         if len(input_shape) == 3:

@@ -1,4 +1,4 @@
-"""Datasets ready for `fit` and the probes: digits (embedded), CIFAR, STL-10, folders.
+"""Array-sized datasets as `Splits`: digits (embedded), CIFAR, STL-10, `.npz`.
 
 Every loader returns a `Splits`: `unlabeled` images for pretraining and
 labelled `train` / `validation` data for evaluation, each either a numpy tuple
@@ -41,8 +41,11 @@ def to_dataset(
 ):
     """A batched, prefetched `tf.data.Dataset` from numpy arrays.
 
+    A `tf.data.Dataset` (e.g. `image_folder(...).unlabeled`, already batched
+    by its loader) is returned as it is.
+
     Args:
-        images: `(N, H, W, C)` array.
+        images: `(N, H, W, C)` array, or a `tf.data.Dataset`.
         labels: optional `(N,)` integer array.
         batch_size: int. Defaults to 256.
         shuffle: bool, reshuffled every epoch. Defaults to False.
@@ -56,6 +59,8 @@ def to_dataset(
         >>> [int(batch.shape[0]) for batch in dataset]
         [4, 4]
     """
+    if isinstance(images, tf.data.Dataset):
+        return images
     if len(images) == 0:
         raise ValueError("Cannot build a dataset from 0 images.")
     elements = images if labels is None else (images, labels)
@@ -232,52 +237,6 @@ def stl10(batch_size=256, data_dir=None):
         ) from error
 
 
-def image_folder(path, image_size=96, batch_size=256, validation_fraction=0.2, seed=0):
-    """Images under `path`, optionally in one sub-folder per class.
-
-    The `keras.utils.image_dataset_from_directory` layout: `path/CLASS/*.png`
-    gives labels (classes sorted by name); files directly under `path` with no
-    class folders give unlabeled data only (then `train` and `validation` are
-    None). Images are resized to `image_size` squares, float 0–255.
-
-    Args:
-        path: a directory.
-        image_size: int. Defaults to 96.
-        batch_size: int. Defaults to 256.
-        validation_fraction: share held out for the probe. Defaults to 0.2.
-        seed: split seed.
-    """
-    import keras
-
-    if not os.path.isdir(path):
-        raise FileNotFoundError(f"No image folder at {path!r}.")
-    class_folders = sorted(e.name for e in os.scandir(path) if e.is_dir())
-    common = dict(image_size=(image_size, image_size), batch_size=batch_size, seed=seed)
-    if not class_folders:
-        unlabeled = keras.utils.image_dataset_from_directory(
-            path, labels=None, shuffle=True, **common
-        )
-        return Splits(unlabeled.prefetch(AUTOTUNE), None, None, 0, image_size)
-    unlabeled = keras.utils.image_dataset_from_directory(
-        path, labels=None, shuffle=True, **common
-    )
-    train, validation = keras.utils.image_dataset_from_directory(
-        path,
-        labels="inferred",
-        shuffle=True,
-        validation_split=validation_fraction,
-        subset="both",
-        **common,
-    )
-    return Splits(
-        unlabeled.prefetch(AUTOTUNE),
-        train.prefetch(AUTOTUNE),
-        validation.prefetch(AUTOTUNE),
-        len(class_folders),
-        image_size,
-    )
-
-
 def pretraining_batches(splits, batch_size, seed=0):
     """The unlabeled split as full, shuffled batches, and the steps per epoch.
 
@@ -306,6 +265,18 @@ def pretraining_batches(splits, batch_size, seed=0):
             seed=seed,
         )
         return dataset, len(unlabeled) // batch_size
+    num_files = getattr(unlabeled, "num_files", None)
+    if num_files is not None:  # image files: skipped files make it unknown
+        if num_files < batch_size:
+            raise ValueError(
+                f"the dataset has {num_files} images, fewer than the batch size "
+                f"{batch_size} (--batch-size)."
+            )
+        if getattr(unlabeled, "batch_size", batch_size) != batch_size:
+            rebatched = unlabeled.unbatch().batch(batch_size, drop_remainder=True)
+            rebatched.skipped_files = unlabeled.skipped_files
+            unlabeled = rebatched
+        return unlabeled, num_files // batch_size
     steps = int(unlabeled.cardinality().numpy())
     if steps < 1:
         raise ValueError(
@@ -325,24 +296,3 @@ def first_images(unlabeled, count):
         if isinstance(element, tuple):
             element = element[0]
     return np.asarray(element)
-
-
-def load(name, image_size=None, batch_size=256, seed=0):
-    """The CLI's dataset switch: `digits`, `cifar10`, `cifar100`, `stl10`, an `.npz`
-    file of `x`/`y` arrays, or a folder path."""
-    if name == "digits":
-        return digits(image_size or 32, seed=seed)
-    if name == "cifar10":
-        return cifar10(seed=seed)
-    if name == "cifar100":
-        return cifar100(seed=seed)
-    if name == "stl10":
-        return stl10(batch_size)
-    if name.endswith(".npz"):
-        return arrays(name, seed=seed)
-    if os.path.isdir(name):
-        return image_folder(name, image_size or 96, batch_size, seed=seed)
-    raise ValueError(
-        "`dataset` must be digits, cifar10, cifar100, stl10, an .npz file (x, y) "
-        f"or an existing image folder. Received: {name!r}"
-    )

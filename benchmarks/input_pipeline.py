@@ -1,0 +1,185 @@
+"""Full-resolution input pipeline throughput against a decode-only floor.
+
+    python benchmarks/input_pipeline.py [--files 300] [--folder DIR] [--passes 3]
+
+Makes a folder of varied real-sized JPEGs offline (random crops and
+rescalings of scikit-learn's two sample photos, long side 200-2000 px, mixed
+aspect ratios, quality 90; needs Pillow for scikit-learn's loader), then
+times, over the same files in the same run (median of `--passes` passes, one
+warm-up pass first; all cores through tf.data's AUTOTUNE):
+
+- decode only: read + full decode of each file (the floor);
+- `image_files(mode="pretrain")` at 96 and 224 px: decode once, two random
+  resized crops of the original, antialiased resize (the library's design);
+- two partial decodes: `decode_and_crop_jpeg` once per view, same resize
+  (the alternative design, for the choice between the two);
+- `image_files(mode="evaluate")` at 224 px: one centre crop.
+
+Prints source images (pairs) per second, per core, and as a share of the
+decode-only rate.
+"""
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras_simclr as ks  # noqa: E402, I001  (first: oneDNN on)
+from keras_simclr.datasets import crops  # noqa: E402
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+AUTOTUNE = tf.data.AUTOTUNE
+
+
+def make_photos(folder, count, seed=0):
+    """Writes `count` JPEGs of varied size and aspect; returns their paths."""
+    from sklearn.datasets import load_sample_images
+
+    os.makedirs(folder, exist_ok=True)
+    existing = sorted(
+        os.path.join(folder, n) for n in os.listdir(folder) if n.endswith(".jpg")
+    )
+    if len(existing) >= count:
+        return existing[:count]
+    sources = load_sample_images().images  # two 427 x 640 photos
+    rng = np.random.default_rng(seed)
+    paths = []
+    for index in range(count):
+        source = sources[index % len(sources)]
+        height, width = source.shape[:2]
+        crop_height = int(height * rng.uniform(0.5, 1.0))
+        crop_width = int(width * rng.uniform(0.3, 1.0))
+        top = rng.integers(0, height - crop_height + 1)
+        left = rng.integers(0, width - crop_width + 1)
+        crop = source[top : top + crop_height, left : left + crop_width]
+        long_side = rng.uniform(200, 2000)
+        scale = long_side / max(crop_height, crop_width)
+        size = (max(1, round(crop_height * scale)), max(1, round(crop_width * scale)))
+        image = tf.image.resize(crop, size, antialias=True)
+        image = tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8)
+        path = os.path.join(folder, f"photo-{index:05d}.jpg")
+        tf.io.write_file(path, tf.io.encode_jpeg(image, quality=90))
+        paths.append(path)
+    return paths
+
+
+def rate(dataset, images_per_element, passes):
+    """Median images/s over `passes` full passes, after one warm-up pass."""
+    timings = []
+    for index in range(passes + 1):
+        start, count = time.perf_counter(), 0
+        for element in dataset:
+            count += images_per_element(element)
+        if index:  # the first pass warms the pipeline and the file cache
+            timings.append(count / (time.perf_counter() - start))
+    return statistics.median(timings)
+
+
+def decode_only(paths):
+    def decode(path):
+        image = tf.io.decode_image(
+            tf.io.read_file(path), channels=3, expand_animations=False
+        )
+        return tf.shape(image)
+
+    return (
+        tf.data.Dataset.from_tensor_slices(paths)
+        .map(decode, num_parallel_calls=AUTOTUNE, deterministic=False)
+        .batch(64)
+        .prefetch(AUTOTUNE)
+    )
+
+
+def partial_decodes(paths, image_size, batch_size):
+    """Two `decode_and_crop_jpeg` per file, one per view (the alternative)."""
+    seeds = tf.data.Dataset.random(seed=0).batch(2)
+
+    def load(path, seed):
+        data = tf.io.read_file(path)
+        shape = tf.io.extract_jpeg_shape(data)
+        views = []
+        for window in tf.unstack(crops.random_crop_windows(shape[0], shape[1], seed)):
+            crop = tf.io.decode_and_crop_jpeg(data, window, channels=3)
+            whole = tf.concat([[0, 0], window[2:]], axis=0)
+            views.append(crops.crop_and_resize(crop, whole, image_size))  # same resize
+        return tuple(views)
+
+    return (
+        tf.data.Dataset.zip((tf.data.Dataset.from_tensor_slices(paths), seeds))
+        .map(load, num_parallel_calls=AUTOTUNE, deterministic=False)
+        .batch(batch_size, drop_remainder=True)
+        .prefetch(AUTOTUNE)
+    )
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--files", type=int, default=300)
+    parser.add_argument("--folder", default=None, help="reuse / keep the photos")
+    parser.add_argument("--passes", type=int, default=3)
+    parser.add_argument("--batch-size", type=int, default=32)
+    args = parser.parse_args()
+    folder = args.folder or os.path.join(tempfile.gettempdir(), "keras_simclr_photos")
+    paths = make_photos(folder, args.files)
+    sizes = [
+        tuple(tf.io.extract_jpeg_shape(tf.io.read_file(p)).numpy()[:2]) for p in paths
+    ]
+    pixels = np.array([h * w for h, w in sizes])
+    print(
+        f"{len(paths)} JPEGs in {folder}: median {int(np.median([s[1] for s in sizes]))}"
+        f" x {int(np.median([s[0] for s in sizes]))} px, {pixels.min() / 1e6:.2f}-"
+        f"{pixels.max() / 1e6:.2f} Mpx, {os.path.getsize(paths[0]) // 1024} KiB "
+        "first file",
+        flush=True,
+    )
+    cores = os.cpu_count()
+    batch = args.batch_size
+
+    def pairs(element):
+        return int(element[0].shape[0])
+
+    rows = [("decode only (floor)", "-", rate(decode_only(paths), len, args.passes))]
+    for size in (96, 224):
+        data = ks.datasets.image_files(paths, size, batch, mode="pretrain")
+        rows.append(
+            (
+                "image_files pretrain: 1 decode, 2 crops",
+                size,
+                rate(data, pairs, args.passes),
+            )
+        )
+    rows.append(
+        (
+            "2 partial decodes (decode_and_crop_jpeg)",
+            224,
+            rate(partial_decodes(paths, 224, batch), pairs, args.passes),
+        )
+    )
+    data = ks.datasets.image_files(paths, 224, batch, mode="evaluate")
+    rows.append(
+        ("image_files evaluate: centre crop", 224, rate(data, len, args.passes))
+    )
+
+    floor = rows[0][2]
+    print(
+        f"\nInput pipeline, {len(paths)} varied JPEGs, {cores} CPU cores, tf.data AUTOTUNE"
+    )
+    print(
+        f"{'pipeline':<42} | {'px':>4} | {'images/s':>9} | {'per core':>8} | {'vs decode':>9}"
+    )
+    print("-" * 84)
+    for name, size, value in rows:
+        print(
+            f"{name:<42} | {size:>4} | {value:>9.1f} | {value / cores:>8.1f} | "
+            f"{value / floor:>8.0%}"
+        )
+    print("(pretrain rows count source images: each gives a pair of views)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,116 @@
+"""The `keras-simclr` command line: parse, build from `recipes`, fit, report.
+
+keras-simclr pretrain                       # embedded digits, ~2 min on 2 CPU cores
+keras-simclr pretrain --dataset PHOTOS/ --image-size 96 --depth 50
+keras-simclr probe simclr.keras --dataset digits
+keras-simclr embed simclr.keras --dataset PHOTOS/ --output features.npz
+keras-simclr make-tfrecords PHOTOS/ records/ --shards 64
+keras-simclr show-augmentations --output views.png
+"""
+
+import argparse
+import os
+import sys
+
+# Literal copies (checked by tests/test_cli.py): parsing must not import TF.
+STRATEGIES = ("default", "mirrored", "multi-worker", "tpu")
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+
+
+def _positive(kind):
+    def parse(text):
+        value = kind(text)
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+        return value
+
+    return parse
+
+
+def _pair(text):
+    low, _, high = text.partition(",")
+    try:
+        return float(low), float(high)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected LOW,HIGH, got {text}") from None
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="keras-simclr",
+        description="SimCLR self-supervised pretraining and evaluation (Keras 3).",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    dataset_help = "digits (embedded, default), cifar10, cifar100, stl10 or a folder"
+
+    run = commands.add_parser("pretrain", help="pretrain, save, probe an encoder")
+    add = run.add_argument
+    add("--dataset", default="digits", help=dataset_help)
+    add("--image-size", type=_positive(int), help="view side (default: dataset's)")
+    add("--depth", type=int, default=18, choices=(18, 34, 50, 101, 152))
+    add("--width", type=_positive(float), default=0.25, help="ResNet width")
+    add("--epochs", type=_positive(int), default=12)
+    add("--batch-size", type=_positive(int), default=128, help="global, in images")
+    add("--temperature", type=_positive(float), help="default 0.5 < 64 px, else 0.1")
+    add("--learning-rate", type=_positive(float), help="base rate before scaling")
+    add("--lr-scaling", choices=("linear", "sqrt"), default="sqrt")
+    add("--warmup-epochs", type=float, help="default: 10%% of --epochs")
+    add("--weight-decay", type=float, default=1e-6)
+    add("--crop-area", type=_pair, default=(0.08, 1.0), help="LOW,HIGH")
+    add("--jitter-strength", type=float, help="default 0.5 < 64 px, else 1.0")
+    add("--blur-rate", type=float, help="default 0 < 64 px, else 0.5")
+    add("--output", default="simclr.keras", help="where to save the model (.keras)")
+    add("--resume", action="store_true", help="continue from OUTPUT.backup/")
+    add("--strategy", choices=STRATEGIES, default="default")
+    add("--mixed-precision", choices=PRECISIONS, default="float32")
+    add("--no-probe", action="store_true", help="skip the final probe")
+    add("--seed", type=int, default=0)
+    add("--verbose", type=int, default=1, choices=(0, 1, 2))
+
+    probe = commands.add_parser("probe", help="linear probe and kNN of a saved model")
+    probe.add_argument("model", help="a saved SimCLR model (.keras)")
+    probe.add_argument("--dataset", default="digits", help=dataset_help)
+    probe.add_argument("--image-size", type=_positive(int))
+    probe.add_argument("--seed", type=int, default=0)
+
+    embed = commands.add_parser("embed", help="write features h of image files")
+    embed.add_argument("model", help="a saved SimCLR model (.keras)")
+    embed.add_argument("--dataset", required=True, help="folder, glob or file")
+    embed.add_argument("--output", default="features.npz")
+    embed.add_argument("--image-size", type=_positive(int))
+    embed.add_argument("--batch-size", type=_positive(int), default=128)
+
+    records = commands.add_parser("make-tfrecords", help="pack a folder as shards")
+    records.add_argument("folder", help="images, in class sub-folders for labels")
+    records.add_argument("output_dir")
+    records.add_argument("--shards", type=_positive(int), default=8)
+
+    show = commands.add_parser("show-augmentations", help="PNG grid of views")
+    show.add_argument("--dataset", default="digits", help=dataset_help)
+    show.add_argument("--image-size", type=_positive(int))
+    show.add_argument("--images", type=_positive(int), default=8)
+    show.add_argument("--views", type=_positive(int), default=4)
+    show.add_argument("--output", default="augmentations.png")
+    show.add_argument("--seed", type=int, default=0)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    # The command line is a program: it may quieten TensorFlow's C++ logs.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras_simclr  # noqa: F401  (sets the TensorFlow backend first)
+    from keras_simclr.cli import evaluate, files, pretrain
+
+    handlers = {
+        "pretrain": pretrain.pretrain,
+        "probe": evaluate.probe,
+        "embed": evaluate.embed,
+        "make-tfrecords": files.make_tfrecords,
+        "show-augmentations": files.show_augmentations,
+    }
+    try:
+        return handlers[args.command](args)
+    except (ValueError, FileNotFoundError, FloatingPointError) as error:
+        print(f"keras-simclr: error: {error}", file=sys.stderr)
+        return 1

@@ -1,0 +1,75 @@
+"""`probe` and `embed`: evaluate a saved model; the probe table."""
+
+import os
+
+
+def report(rows):
+    print(f"\n{'encoder':<24} | {'linear probe':>12} | {'kNN':>6}")
+    print("-" * 49)
+    for label, scores in rows:
+        print(f"{label:<24} | {scores.linear:>12.1%} | {scores.knn:>6.1%}")
+
+
+def probe_scores(model, splits):
+    from keras_simclr.evaluation import evaluate_representation
+
+    k = min(200, 20 * splits.num_classes)
+    return evaluate_representation(model, splits.train, splits.validation, k=k)
+
+
+def load_model(path):
+    import keras
+
+    import keras_simclr  # noqa: F401  (registers the classes)
+
+    if not os.path.isfile(path):
+        raise ValueError(f"no model file at {path!r}")
+    try:
+        model = keras.models.load_model(path)
+    except Exception as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        raise ValueError(
+            f"{path!r} is not a readable keras-simclr model ({type(error).__name__}: "
+            f"{first_line})."
+        ) from None
+    if not callable(getattr(model, "feature_extractor", None)):
+        raise ValueError(f"{path!r} holds a {type(model).__name__}, not a SimCLRModel.")
+    return model
+
+
+def probe(args):
+    from keras_simclr import datasets
+
+    model = load_model(args.model)
+    size = args.image_size or model.augmentation.image_size
+    splits = datasets.load(args.dataset, size, seed=args.seed)
+    if splits.train is None:
+        raise ValueError("the probe needs labelled data (class sub-folders).")
+    report([(os.path.basename(args.model), probe_scores(model, splits))])
+    return 0
+
+
+def embed(args):
+    import numpy as np
+
+    from keras_simclr import datasets, evaluation
+
+    model = load_model(args.model)
+    images = datasets.image_files(
+        args.dataset,
+        args.image_size or model.augmentation.image_size,
+        args.batch_size,
+        mode="evaluate",
+    )
+    features = evaluation.encode_images(model, images)
+    skipped = set(images.skipped_files())
+    paths = [path for path in images.file_paths if path not in skipped]
+    np.savez(args.output, features=features, paths=np.array(paths))
+    print(
+        f"keras-simclr: wrote {features.shape} features of {len(paths)} files to {args.output}"
+    )
+    if skipped:
+        print(
+            f"keras-simclr: skipped {len(skipped)} undecodable file(s): {sorted(skipped)}"
+        )
+    return 0

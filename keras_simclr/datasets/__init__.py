@@ -1,0 +1,54 @@
+"""Data for `fit` and the probes: arrays, image files, TFRecords, tfds.
+
+- `image_files`, `tfrecord_images`, `tfds_images`: photos at full resolution,
+  decoded once; SimCLR view pairs cut from the originals ("pretrain") or
+  centre crops in order ("evaluate"). Undecodable files are skipped and
+  reported by name.
+- `image_folder`: a photo folder as `Splits` (pretraining pairs, labelled
+  probe splits from class sub-folders).
+- `digits` (embedded, no network), `cifar10`, `cifar100`, `stl10`, `arrays`
+  (an `.npz` of `x`, `y`): numpy-sized datasets as `Splits`.
+- `load`: the command line's switch over all of these.
+"""
+
+from keras_simclr.datasets.catalog import load
+from keras_simclr.datasets.folder import image_folder
+from keras_simclr.datasets.image_files import (
+    IMAGE_EXTENSIONS,
+    image_files,
+    list_image_files,
+)
+from keras_simclr.datasets.records import tfds_images, tfrecord_images, write_tfrecords
+from keras_simclr.datasets.splits import (
+    Splits,
+    arrays,
+    cifar10,
+    cifar100,
+    digits,
+    first_images,
+    pretraining_batches,
+    split_train_validation,
+    stl10,
+    to_dataset,
+)
+
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "Splits",
+    "arrays",
+    "cifar10",
+    "cifar100",
+    "digits",
+    "first_images",
+    "image_files",
+    "image_folder",
+    "list_image_files",
+    "load",
+    "pretraining_batches",
+    "split_train_validation",
+    "stl10",
+    "tfds_images",
+    "tfrecord_images",
+    "to_dataset",
+    "write_tfrecords",
+]

@@ -1,0 +1,219 @@
+"""`image_files`: a folder, glob or list of photos → SimCLR view pairs or eval crops."""
+
+import glob
+import os
+
+import tensorflow as tf
+
+from keras_simclr.datasets import encoded_images
+
+IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
+
+
+def list_image_files(source, labels=None):
+    """The image files of `source` and their labels, in a stable order.
+
+    Args:
+        source: a folder (searched recursively), a glob pattern, or a list of
+            paths.
+        labels: None; "inferred" (one sub-folder of a folder `source` per
+            class, classes sorted by name, files directly under it ignored);
+            or a list of ints, one per file of a list `source`.
+
+    Returns:
+        `(paths, labels or None, class_names or None)`.
+
+    Examples:
+        >>> import os, tempfile
+        >>> root = tempfile.mkdtemp()
+        >>> for name in ("cat/1.jpg", "dog/2.png", "dog/notes.txt"):
+        ...     os.makedirs(os.path.dirname(os.path.join(root, name)), exist_ok=True)
+        ...     open(os.path.join(root, name), "w").close()
+        >>> paths, labels, classes = list_image_files(root, labels="inferred")
+        >>> [os.path.relpath(p, root) for p in paths], labels, classes
+        (['cat/1.jpg', 'dog/2.png'], [0, 1], ['cat', 'dog'])
+    """
+    if isinstance(source, (str, os.PathLike)):
+        source = os.fspath(source)
+        if os.path.isdir(source):
+            if labels == "inferred":
+                return _labelled_folder(source)
+            paths = _images_under(source)
+        elif os.path.isfile(source):
+            paths = [source]
+        else:
+            paths = sorted(p for p in glob.glob(source, recursive=True) if _is_image(p))
+        if not paths:
+            raise ValueError(
+                f"No image files ({', '.join(IMAGE_EXTENSIONS)}) found at {source!r}."
+            )
+    else:
+        paths = [os.fspath(path) for path in source]
+        if not paths:
+            raise ValueError("`source` is an empty list of files.")
+    if labels is None:
+        return paths, None, None
+    if labels == "inferred":
+        raise ValueError(
+            "labels='inferred' needs a folder with one sub-folder per class. "
+            f"Received: source={source!r}"
+        )
+    labels = [int(label) for label in labels]
+    if len(labels) != len(paths):
+        raise ValueError(
+            f"`labels` has {len(labels)} entries for {len(paths)} files; give one "
+            "label per file."
+        )
+    return paths, labels, None
+
+
+def _is_image(path):
+    return path.lower().endswith(IMAGE_EXTENSIONS) and os.path.isfile(path)
+
+
+def _images_under(folder):
+    found = []
+    for root, folders, files in os.walk(folder, followlinks=True):
+        folders.sort()
+        found.extend(os.path.join(root, name) for name in sorted(files))
+    return [path for path in found if _is_image(path)]
+
+
+def _labelled_folder(folder):
+    class_names = sorted(e.name for e in os.scandir(folder) if e.is_dir())
+    paths, labels = [], []
+    for index, name in enumerate(class_names):
+        members = _images_under(os.path.join(folder, name))
+        paths.extend(members)
+        labels.extend([index] * len(members))
+    if not paths:
+        raise ValueError(
+            f"No image files in class sub-folders of {folder!r} (labels='inferred' "
+            "reads FOLDER/CLASS/*.jpg)."
+        )
+    return paths, labels, class_names
+
+
+def image_files(
+    source,
+    image_size=224,
+    batch_size=256,
+    mode="pretrain",
+    crop_area=(0.08, 1.0),
+    aspect_ratio=(3 / 4, 4 / 3),
+    labels=None,
+    shuffle=None,
+    seed=None,
+    on_error="skip",
+    input_context=None,
+    drop_remainder=None,
+):
+    """Image files as SimCLR view pairs ("pretrain") or centre crops ("evaluate").
+
+    Reference: Chen et al., 2020, Appendix A: the random crop takes "an area
+    uniformly sampled between 8% and 100% of that of the original image". The
+    crops are cut here, in `tf.data`, from each photo decoded once at full
+    resolution, so a small crop of a large photo keeps its detail and the
+    scene's aspect ratio; only the crop is resized (antialiased) to
+    `image_size`. `SimCLRModel.fit` then applies flip, colour distortion,
+    grayscale and blur to each view on device.
+
+    Each file is read and decoded once per epoch, in parallel
+    (`num_parallel_calls=AUTOTUNE`). Grayscale, CMYK, alpha and 16-bit images
+    become RGB uint8. Files that cannot be read or decoded are skipped and
+    listed by `dataset.skipped_files()` (and logged by `SimCLRModel.fit` and
+    the command line), or raise naming the file with `on_error="raise"`.
+
+    Args:
+        source: a folder (recursive; with `labels="inferred"`, one sub-folder
+            per class), a glob pattern, or a list of paths.
+        image_size: int, side of each output image. Defaults to 224.
+        batch_size: int. With `input_context`, the per-pipeline batch (e.g.
+            `input_context.get_per_replica_batch_size(global_batch)`).
+            Defaults to 256.
+        mode: "pretrain": elements `(views_a, views_b)`, two uint8
+            `(B, S, S, 3)` batches of independent random resized crops, full
+            batches only, shuffled. "evaluate": elements `images` uint8
+            `(B, S, S, 3)`: the shorter side resized to `S / 0.875`, centre
+            crop `S × S`, in file order. Either with `labels`: `(x, labels)`.
+        crop_area: (low, high) share of the original's area. Defaults to
+            (0.08, 1.0).
+        aspect_ratio: (low, high) crop width / height in the original's
+            pixels. Defaults to (3/4, 4/3).
+        labels: None, "inferred" or a list of ints (see `list_image_files`).
+        shuffle: None (True for "pretrain", False for "evaluate") or bool.
+        seed: int or None: the same seed gives the same order and crops.
+        on_error: "skip" (default) or "raise".
+        input_context: a `tf.distribute.InputContext`: this pipeline reads only
+            its share of the files (`strategy.distribute_datasets_from_function`),
+            so each worker decodes only its files.
+        drop_remainder: None (True for "pretrain") or bool.
+
+    Returns:
+        A `tf.data.Dataset` with the attributes `file_paths` (the files, in
+        order for "evaluate"), `class_names` (or None), `num_files` and the
+        method `skipped_files()`.
+
+    Examples:
+        >>> import os, tempfile, numpy as np, tensorflow as tf
+        >>> folder = tempfile.mkdtemp()
+        >>> photo = np.random.default_rng(0).integers(0, 256, (60, 90, 3), "uint8")
+        >>> for index in range(4):
+        ...     tf.io.write_file(f"{folder}/{index}.jpg", tf.io.encode_jpeg(photo))
+        >>> pairs = image_files(folder, image_size=32, batch_size=2, seed=0)
+        >>> views_a, views_b = next(iter(pairs))
+        >>> views_a.shape, views_a.dtype
+        (TensorShape([2, 32, 32, 3]), tf.uint8)
+        >>> images = image_files(folder, 32, batch_size=4, mode="evaluate")
+        >>> next(iter(images)).shape, len(images.file_paths)
+        (TensorShape([4, 32, 32, 3]), 4)
+    """
+    encoded_images.check_arguments(
+        image_size, batch_size, mode, crop_area, aspect_ratio, on_error
+    )
+    paths, label_list, class_names = list_image_files(source, labels)
+    if shuffle is None:
+        shuffle = mode == "pretrain"
+    labelled = label_list is not None
+    items = tf.data.Dataset.from_tensor_slices(
+        (paths, paths, label_list if labelled else [-1] * len(paths))
+    )
+    if input_context is not None:
+        # Shard the FILE LIST, before anything is read or decoded.
+        shards = input_context.num_input_pipelines
+        shard = input_context.input_pipeline_id
+        items = items.shard(shards, shard)
+        paths = paths[shard::shards]
+    tracker = encoded_images.DecodeTracker()
+    dataset = encoded_images.build(
+        items,
+        read_files=True,
+        image_size=int(image_size),
+        batch_size=int(batch_size),
+        mode=mode,
+        crop_area=tuple(crop_area),
+        aspect_ratio=tuple(aspect_ratio),
+        labelled=labelled,
+        shuffle=shuffle,
+        seed=seed,
+        on_error=on_error,
+        tracker=tracker,
+        shuffle_buffer=max(len(paths), 1),
+        drop_remainder=drop_remainder,
+    )
+    if input_context is not None:
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = (
+            tf.data.experimental.AutoShardPolicy.OFF
+        )  # already sharded by file
+        dataset = dataset.with_options(options)
+    return encoded_images.attach(
+        dataset,
+        tracker,
+        file_paths=paths,
+        class_names=class_names,
+        num_files=len(paths),
+        batch_size=int(batch_size),
+        image_size=int(image_size),
+        mode=mode,
+    )

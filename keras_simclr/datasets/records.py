@@ -1,0 +1,305 @@
+"""Sharded TFRecords and tensorflow-datasets, read as raw bytes by the same reader.
+
+ImageNet is usually kept as sharded TFRecords of `tf.train.Example`s with the
+JPEG bytes under `image/encoded` and the label under `image/class/label`
+(the layout of TensorFlow's and TPU reference models' converters). Reading the
+bytes and decoding them in the shared reader gives the same crops as image
+files, and sharding by TFRecord file keeps each worker's decoding to its own
+files.
+"""
+
+import glob
+import os
+
+import tensorflow as tf
+
+from keras_simclr.datasets import encoded_images
+from keras_simclr.datasets.image_files import list_image_files
+
+AUTOTUNE = tf.data.AUTOTUNE
+
+
+def tfrecord_images(
+    file_pattern,
+    image_size=224,
+    batch_size=256,
+    mode="pretrain",
+    image_key="image/encoded",
+    label_key="image/class/label",
+    crop_area=(0.08, 1.0),
+    aspect_ratio=(3 / 4, 4 / 3),
+    shuffle=None,
+    seed=None,
+    on_error="skip",
+    input_context=None,
+    label_offset=0,
+    shuffle_buffer=10_000,
+    drop_remainder=None,
+):
+    """Encoded images in TFRecord files → view pairs or evaluation crops.
+
+    Args:
+        file_pattern: glob of TFRecord files (or a list of files).
+        image_key: feature holding the encoded image. Defaults to
+            "image/encoded".
+        label_key: int64 label feature, or None for no labels. Defaults to
+            "image/class/label".
+        label_offset: added to each label (ImageNet converters that number
+            classes from 1 need -1). Defaults to 0.
+        shuffle_buffer: records in the shuffle buffer ("pretrain"), on top of
+            shuffling the file order. Defaults to 10,000.
+        image_size: side of the output images. Defaults to 224.
+        batch_size: int (per pipeline with `input_context`). Defaults to 256.
+        mode: "pretrain" or "evaluate", as `image_files`.
+        crop_area: as `image_files`.
+        aspect_ratio: as `image_files`.
+        shuffle: None (True for "pretrain") or bool.
+        seed: int or None.
+        on_error: "skip" or "raise".
+        input_context: a `tf.distribute.InputContext`: this pipeline reads only
+            its share of the TFRecord files.
+        drop_remainder: None (True for "pretrain") or bool.
+
+    Returns:
+        A `tf.data.Dataset` with `file_paths` (the TFRecord files) and
+        `skipped_files()` (records named `FILE#INDEX`).
+
+    Examples:
+        >>> import os, tempfile, numpy as np, tensorflow as tf
+        >>> folder = tempfile.mkdtemp()
+        >>> photo = np.zeros((50, 40, 3), "uint8")
+        >>> for index in range(3):
+        ...     tf.io.write_file(f"{folder}/{index}.png", tf.io.encode_png(photo))
+        >>> shards = write_tfrecords(folder, os.path.join(folder, "records"), shards=2)
+        >>> data = tfrecord_images(shards, 16, batch_size=3, mode="evaluate", label_key=None)
+        >>> next(iter(data)).shape
+        TensorShape([3, 16, 16, 3])
+    """
+    encoded_images.check_arguments(
+        image_size, batch_size, mode, crop_area, aspect_ratio, on_error
+    )
+    if isinstance(file_pattern, (str, os.PathLike)):
+        files = sorted(glob.glob(os.fspath(file_pattern)))
+    else:
+        files = sorted(os.fspath(f) for f in file_pattern)
+    if not files:
+        raise ValueError(f"No TFRecord files match {file_pattern!r}.")
+    if shuffle is None:
+        shuffle = mode == "pretrain"
+    names = tf.data.Dataset.from_tensor_slices(files)
+    if input_context is not None:
+        if len(files) < input_context.num_input_pipelines:
+            raise ValueError(
+                f"{len(files)} TFRecord files cannot be shared by "
+                f"{input_context.num_input_pipelines} input pipelines; write at "
+                "least one shard per worker (make-tfrecords --shards N)."
+            )
+        names = names.shard(
+            input_context.num_input_pipelines, input_context.input_pipeline_id
+        )
+    if shuffle:
+        names = names.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
+    features = {image_key: tf.io.FixedLenFeature([], tf.string)}
+    if label_key:
+        features[label_key] = tf.io.FixedLenFeature([], tf.int64)
+
+    def records_of(name):
+        def parse(index, record):
+            example = tf.io.parse_single_example(record, features)
+            key = tf.strings.join([name, "#", tf.strings.as_string(index)])
+            label = (
+                example[label_key] + label_offset
+                if label_key
+                else tf.constant(-1, tf.int64)
+            )
+            return key, example[image_key], label
+
+        return tf.data.TFRecordDataset(name).enumerate().map(parse)
+
+    items = names.interleave(
+        records_of,
+        cycle_length=min(len(files), 16),
+        num_parallel_calls=AUTOTUNE,
+        deterministic=seed is not None or mode == "evaluate",
+    )
+    tracker = encoded_images.DecodeTracker()
+    dataset = encoded_images.build(
+        items,
+        read_files=False,
+        image_size=int(image_size),
+        batch_size=int(batch_size),
+        mode=mode,
+        crop_area=tuple(crop_area),
+        aspect_ratio=tuple(aspect_ratio),
+        labelled=bool(label_key),
+        shuffle=shuffle,
+        seed=seed,
+        on_error=on_error,
+        tracker=tracker,
+        shuffle_buffer=shuffle_buffer,
+        drop_remainder=drop_remainder,
+    )
+    if input_context is not None:
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = (
+            tf.data.experimental.AutoShardPolicy.OFF
+        )
+        dataset = dataset.with_options(options)
+    return encoded_images.attach(
+        dataset, tracker, file_paths=files, image_size=int(image_size), mode=mode
+    )
+
+
+def write_tfrecords(source, output_dir, shards=8, labels="inferred", prefix="train"):
+    """Packs image files into sharded TFRecords (the ImageNet layout).
+
+    Each `tf.train.Example` holds the file's bytes unchanged under
+    `image/encoded`, its label under `image/class/label` (when labelled),
+    `image/filename` and `image/format`. Files are assigned round-robin in
+    listing order, so shards have near-equal sizes. Nothing is decoded:
+    undecodable files are found (and skipped) when the records are read.
+
+    Args:
+        source: a folder (class sub-folders give labels), glob or list.
+        output_dir: folder for `PREFIX-00000-of-0000N.tfrecord` files.
+        shards: int >= 1. Defaults to 8.
+        labels: "inferred" (when `source` has class sub-folders), None, or a
+            list of ints.
+        prefix: file name prefix. Defaults to "train".
+
+    Returns:
+        The list of written files.
+    """
+    if int(shards) != shards or shards < 1:
+        raise ValueError(f"`shards` must be a positive int. Received: {shards!r}")
+    if labels == "inferred" and not (
+        isinstance(source, (str, os.PathLike))
+        and os.path.isdir(source)
+        and any(entry.is_dir() for entry in os.scandir(source))
+    ):
+        labels = None  # a flat folder, glob or list: unlabelled
+    paths, label_list, _ = list_image_files(source, labels)
+    os.makedirs(output_dir, exist_ok=True)
+    names = [
+        os.path.join(output_dir, f"{prefix}-{index:05d}-of-{shards:05d}.tfrecord")
+        for index in range(shards)
+    ]
+    writers = [tf.io.TFRecordWriter(name) for name in names]
+    try:
+        for index, path in enumerate(paths):
+            with open(path, "rb") as file:
+                data = file.read()
+            feature = {
+                "image/encoded": _bytes(data),
+                "image/filename": _bytes(os.path.basename(path).encode()),
+                "image/format": _bytes(os.path.splitext(path)[1][1:].lower().encode()),
+            }
+            if label_list is not None:
+                feature["image/class/label"] = tf.train.Feature(
+                    int64_list=tf.train.Int64List(value=[label_list[index]])
+                )
+            example = tf.train.Example(features=tf.train.Features(feature=feature))
+            writers[index % shards].write(example.SerializeToString())
+    finally:
+        for writer in writers:
+            writer.close()
+    return names
+
+
+def _bytes(value):
+    return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
+
+
+def tfds_images(
+    name,
+    split,
+    image_size=224,
+    batch_size=256,
+    mode="pretrain",
+    data_dir=None,
+    image_key="image",
+    label_key="label",
+    crop_area=(0.08, 1.0),
+    aspect_ratio=(3 / 4, 4 / 3),
+    shuffle=None,
+    seed=None,
+    on_error="skip",
+    input_context=None,
+    shuffle_buffer=10_000,
+    drop_remainder=None,
+):
+    """A tensorflow-datasets split, read as encoded bytes by the same reader.
+
+    The images are not decoded by tensorflow-datasets (`SkipDecoding`), so
+    each is decoded once here and both crops come from the original.
+    `input_context` is passed to tfds's `ReadConfig` (sharding by file).
+    Needs `pip install tensorflow-datasets` and the prepared dataset.
+
+    Args:
+        name: tfds name, e.g. "imagenet2012" or "stl10".
+        split: e.g. "train" or "unlabelled".
+        data_dir: tfds data folder, or None for its default.
+        image_key: the image feature. Defaults to "image".
+        label_key: the label feature, or None for no labels. Defaults to
+            "label".
+        image_size: side of the output images. Defaults to 224.
+        batch_size: int (per pipeline with `input_context`). Defaults to 256.
+        mode: "pretrain" or "evaluate", as `image_files`.
+        crop_area: as `image_files`.
+        aspect_ratio: as `image_files`.
+        shuffle: None (True for "pretrain") or bool.
+        seed: int or None.
+        on_error: "skip" or "raise".
+        input_context: a `tf.distribute.InputContext` (sharding by file).
+        shuffle_buffer: records in the shuffle buffer. Defaults to 10,000.
+        drop_remainder: None (True for "pretrain") or bool.
+    """
+    try:
+        import tensorflow_datasets as tfds
+    except ImportError as error:
+        raise ImportError(
+            "tfds_images needs tensorflow-datasets: `pip install tensorflow-datasets`."
+        ) from error
+    encoded_images.check_arguments(
+        image_size, batch_size, mode, crop_area, aspect_ratio, on_error
+    )
+    if shuffle is None:
+        shuffle = mode == "pretrain"
+    builder = tfds.builder(name, data_dir=data_dir)
+    records = builder.as_dataset(
+        split=split,
+        shuffle_files=shuffle,
+        decoders={image_key: tfds.decode.SkipDecoding()},
+        read_config=tfds.ReadConfig(
+            input_context=input_context, shuffle_seed=seed, add_tfds_id=True
+        ),
+    )
+    items = records.map(
+        lambda example: (
+            example["tfds_id"],
+            example[image_key],
+            tf.cast(example[label_key], tf.int64)
+            if label_key
+            else tf.constant(-1, tf.int64),
+        )
+    )
+    tracker = encoded_images.DecodeTracker()
+    dataset = encoded_images.build(
+        items,
+        read_files=False,
+        image_size=int(image_size),
+        batch_size=int(batch_size),
+        mode=mode,
+        crop_area=tuple(crop_area),
+        aspect_ratio=tuple(aspect_ratio),
+        labelled=bool(label_key),
+        shuffle=shuffle,
+        seed=seed,
+        on_error=on_error,
+        tracker=tracker,
+        shuffle_buffer=shuffle_buffer,
+        drop_remainder=drop_remainder,
+    )
+    return encoded_images.attach(
+        dataset, tracker, image_size=int(image_size), mode=mode
+    )
