@@ -5,41 +5,58 @@ import keras_simclr as ks
 Modules import one way: `layers, losses, optimizers, distribute` ← `models` ←
 `simclr_model` (the task) ← `evaluation`, `recipes`, `datasets`, `visualize`
 ← `cli`.
+
+Importing the package registers every class with Keras (so
+`keras.models.load_model` finds them) and sets the TensorFlow backend
+(`backend.py`). Only the `keras-simclr` console script defers these imports
+until its arguments are parsed, so that `keras-simclr --help` answers without
+loading TensorFlow.
 """
 
-from keras_simclr import (
-    backend,  # noqa: F401  (selects the TensorFlow backend)
-    callbacks,
-    datasets,
-    distribute,
-    evaluation,
-    layers,
-    losses,
-    models,
-    optimizers,
-    recipes,
-    saving,
-    visualize,
-)
-from keras_simclr.evaluation import fine_tune, knn_accuracy, linear_probe
-from keras_simclr.simclr_model import SimCLRModel
+import importlib
+import os
+import sys
 
 __version__ = "0.2.0"
 
-__all__ = [
-    "SimCLRModel",
+_MODULES = (
+    "backend",  # first: selects the TensorFlow backend
     "callbacks",
     "datasets",
     "distribute",
     "evaluation",
-    "fine_tune",
-    "knn_accuracy",
     "layers",
-    "linear_probe",
     "losses",
     "models",
     "optimizers",
     "recipes",
     "saving",
     "visualize",
-]
+)
+_NAMES = {
+    "SimCLRModel": "simclr_model",
+    "fine_tune": "evaluation",
+    "knn_accuracy": "evaluation",
+    "linear_probe": "evaluation",
+}
+
+__all__ = ["SimCLRModel", "fine_tune", "knn_accuracy", "linear_probe", *_MODULES]
+
+
+def load_all():
+    """Imports every module (registering the classes with Keras); idempotent."""
+    for name in _MODULES:
+        globals()[name] = importlib.import_module(f"keras_simclr.{name}")
+    for name, module in _NAMES.items():
+        globals()[name] = getattr(globals()[module], name)
+
+
+def __getattr__(name):  # only reached while the imports are deferred
+    if name in _MODULES or name in _NAMES:
+        load_all()
+        return globals()[name]
+    raise AttributeError(f"module 'keras_simclr' has no attribute {name!r}")
+
+
+if os.path.basename(sys.argv[0] if sys.argv else "") != "keras-simclr":
+    load_all()

@@ -67,3 +67,75 @@ def _remove(path):
         shutil.rmtree(path, ignore_errors=True)
     elif os.path.lexists(path):
         os.remove(path)
+
+
+# Longest file name most file systems take (ext4, APFS, NTFS: 255 bytes).
+MAX_NAME_BYTES = 255
+
+
+def check_output_path(path):
+    """Raises `ValueError` now for a `.keras` path that could not be written later.
+
+    Checked before training starts, so that a run does not fail after hours
+    of work: the suffix, a folder in the way, a name too long for the file
+    system (with room for the temporary name), and a folder that is missing
+    or cannot be written (tried with a real file).
+    """
+    path = os.fspath(path)
+    if not path.endswith(".keras"):
+        raise ValueError(f"the output must end with .keras, got {path!r}")
+    if os.path.isdir(path):
+        raise ValueError(f"the output {path!r} is a folder; give a file name")
+    folder, name = os.path.split(os.path.abspath(path))
+    longest = len(f"{PARTIAL_PREFIX}{os.getpid()}-{name}.keras".encode())
+    if longest > MAX_NAME_BYTES:
+        raise ValueError(
+            f"the output file name is too long ({len(name.encode())} bytes; at most "
+            f"{MAX_NAME_BYTES - longest + len(name.encode())} here)"
+        )
+    if not os.path.isdir(folder):
+        raise ValueError(f"the output folder {folder!r} does not exist")
+    probe = os.path.join(folder, f"{PARTIAL_PREFIX}{os.getpid()}-write-test")
+    try:
+        with open(probe, "w"):
+            pass
+        os.remove(probe)
+    except OSError as error:
+        raise ValueError(
+            f"cannot write to the output folder {folder!r} ({error.strerror})"
+        ) from None
+
+
+@contextlib.contextmanager
+def output_lock(path):
+    """Refuses a second run writing the same output at the same time.
+
+    Holds an exclusive `flock` on `PATH.lock` for the duration of the block;
+    the operating system releases it when the process ends, even on `kill
+    -9`, so a stale lock never blocks a later run. (No lock where `fcntl` is
+    missing, e.g. Windows.)
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    lock_path = f"{os.fspath(path)}.lock"
+    with open(lock_path, "a+") as file:
+        try:
+            fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            file.seek(0)
+            owner = file.read().strip() or "another process"
+            raise ValueError(
+                f"another run (pid {owner}) is writing {os.fspath(path)!r}; wait "
+                "for it to finish or choose another --output"
+            ) from None
+        file.seek(0)
+        file.truncate()
+        file.write(str(os.getpid()))
+        file.flush()
+        try:
+            yield
+        finally:
+            _remove(lock_path)

@@ -4,6 +4,7 @@ import logging
 import warnings
 
 import keras
+import numpy as np
 import tensorflow as tf
 from keras import ops
 
@@ -42,7 +43,13 @@ def _fixed_image_size(encoder):
 def _unpack(data):
     """`(images, labels)`; `images` is a `(views_a, views_b)` pair for data
     from `datasets.image_files(mode="pretrain")`."""
-    images, labels, _ = keras.utils.unpack_x_y_sample_weight(data)
+    images, labels, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+    if sample_weight is not None:
+        raise ValueError(
+            "SimCLRModel does not take sample weights: NT-Xent compares every "
+            "image of a batch with all the others, so an image cannot be "
+            "weighted out. Filter the images instead."
+        )
     if isinstance(images, (tuple, list)):
         if len(images) != 2:
             raise ValueError(
@@ -53,6 +60,35 @@ def _unpack(data):
     if labels is not None and len(labels.shape) == 4:  # (views_a, views_b)
         return (images, labels), None
     return images, labels
+
+
+def _full_batches(x, y, kwargs):
+    """Numpy images → a dataset of full batches (pops batch_size, shuffle)."""
+    if not isinstance(x, np.ndarray) or x.ndim != 4:
+        return x, y
+    batch_size = kwargs.get("batch_size") or 32
+    left_over = len(x) % batch_size
+    if not left_over:
+        return x, y
+    if len(x) < batch_size:
+        raise ValueError(
+            f"SimCLRModel.fit received {len(x)} images, fewer than one batch of "
+            f"batch_size={batch_size}: NT-Xent compares the images of a full "
+            "batch. Lower batch_size."
+        )
+    kwargs.pop("batch_size", None)
+    shuffle = kwargs.pop("shuffle", True)
+    logging.getLogger("keras_simclr").warning(
+        "keras-simclr: %d images do not fill the last batch of %d; that partial "
+        "batch is left out of each epoch (the images are reshuffled each "
+        "epoch, so every image is still seen).",
+        left_over,
+        batch_size,
+    )
+    dataset = tf.data.Dataset.from_tensor_slices(x if y is None else (x, y))
+    if shuffle:
+        dataset = dataset.shuffle(len(x), reshuffle_each_iteration=True)
+    return dataset.batch(batch_size, drop_remainder=True), None
 
 
 def _check_finite(images):
@@ -189,13 +225,32 @@ class SimCLRModel(keras.Model):
             optimizer = LARS(learning_rate=0.3)
         if loss is None:
             loss = NTXent(temperature=self.temperature)
+        if not callable(loss):
+            raise ValueError(
+                "SimCLRModel's loss is called on the two views' projections, "
+                "loss(projections_a, projections_b): pass a callable such as "
+                f"ks.losses.NTXent(temperature=0.2), or None. Received: loss={loss!r}"
+            )
         # Kept out of Keras's compiled-loss machinery, which would call it as
         # loss(labels, h); the training step calls it on the projections.
         self.contrastive_loss = loss
         super().compile(optimizer=optimizer, **kwargs)
 
     def fit(self, x=None, y=None, *args, **kwargs):
-        """`keras.Model.fit`; also logs the files an image dataset skipped."""
+        """`keras.Model.fit`, with full batches and a report of skipped files.
+
+        Numpy images whose count is not a multiple of `batch_size` are batched
+        with the last partial batch left out of each epoch (said once): a
+        last batch of one image has no negatives, and under a strategy it
+        cannot be split over the replicas. Image-file datasets log the files
+        they could not decode.
+        """
+        if kwargs.get("sample_weight") is not None:
+            raise ValueError(
+                "SimCLRModel does not take sample weights (NT-Xent compares "
+                "every image of a batch with all the others)."
+            )
+        x, y = _full_batches(x, y, kwargs)
         with warnings.catch_warnings():
             if getattr(x, "num_files", None) is not None:
                 # An image-file dataset's size is known only after its first
@@ -211,6 +266,20 @@ class SimCLRModel(keras.Model):
                 len(skipped),
                 ", ".join(skipped[:20]) + (" ..." if len(skipped) > 20 else ""),
             )
+        restored = [
+            getattr(callback, "restored_epoch", 0)
+            for callback in kwargs.get("callbacks") or []
+        ]
+        if not history.history.get("loss") and max(restored, default=0) >= kwargs.get(
+            "epochs", 1
+        ):
+            logging.getLogger("keras_simclr").warning(
+                "keras-simclr: the checkpoint restored is at epoch %d, at or past "
+                "epochs=%d: nothing was left to train.",
+                max(restored),
+                kwargs.get("epochs", 1),
+            )
+            return history
         if not history.history.get("loss"):
             raise ValueError(
                 "The training data produced no batch: the dataset is empty (or "
@@ -238,8 +307,20 @@ class SimCLRModel(keras.Model):
         return metrics
 
     def call(self, images, training=False):
+        images = ops.convert_to_tensor(images)
+        if len(images.shape) == 3:  # one (H, W, C) image
+            return self.call(images[None], training=training)[0]
         views = self.augmentation(images, training=False)
         return self.encoder(views, training=training)
+
+    def save(self, filepath, *args, **kwargs):
+        """`keras.Model.save` to a `.keras` file (the only format that reloads)."""
+        if str(filepath).endswith((".h5", ".hdf5")):
+            raise ValueError(
+                "SimCLRModel saves to .keras files: a subclassed model saved as "
+                f"HDF5 cannot be loaded again. Received: {str(filepath)!r}"
+            )
+        return super().save(filepath, *args, **kwargs)
 
     def _forward(self, images, labels, training):
         """Two views, one encoder pass; returns (total loss, NT-Xent loss)."""

@@ -170,3 +170,67 @@ def test_make_tfrecords_writes_the_shards(tmp_path, capsys):
     assert len(os.listdir(tmp_path / "out")) == 3
     data = ks.datasets.tfrecord_images(str(tmp_path / "out" / "*"), 16, 4, "evaluate")
     assert sum(len(batch[0]) for batch in data) == 7  # the 7 decodable images
+
+
+def test_the_console_script_parses_before_loading_tensorflow():
+    code = (
+        "import sys; sys.argv[0] = 'keras-simclr'\n"
+        "from keras_simclr import cli\n"
+        "cli.build_parser().parse_args(['pretrain', '--epochs', '2'])\n"
+        "print('tensorflow' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
+    )
+    assert result.stdout.strip() == "False", result.stderr[-2000:]
+
+
+def test_outputs_that_cannot_be_written_fail_before_training(tmp_path, capsys):
+    def error_of(output):
+        assert cli.main(["pretrain", *TINY, "--output", output]) == 1
+        return capsys.readouterr().err
+
+    (tmp_path / "folder.keras").mkdir()
+    assert "is a folder" in error_of(str(tmp_path / "folder.keras"))
+    assert "too long" in error_of(str(tmp_path / ("x" * 245 + ".keras")))
+    assert "does not exist" in error_of(str(tmp_path / "missing" / "m.keras"))
+    assert not list(tmp_path.glob("**/*.backup"))  # nothing was trained
+
+
+def test_a_second_run_on_the_same_output_is_refused(tmp_path, capsys):
+    output = str(tmp_path / "model.keras")
+    with ks.saving.output_lock(output):
+        assert cli.main(["pretrain", *TINY, "--output", output]) == 1
+    assert "another run" in capsys.readouterr().err
+    assert not os.path.exists(output + ".lock")  # released, then removed
+
+
+def test_the_checkpoint_survives_a_failed_final_save(tmp_path, monkeypatch, capsys):
+    output = str(tmp_path / "model.keras")
+
+    def disk_full(model, path):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(ks.saving, "save_model", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        cli.main(["pretrain", *TINY, "--epochs", "1", "--no-probe", "--output", output])
+    assert ks.callbacks.latest_checkpoint(output + ".backup")[0] == 1
+
+
+def test_resuming_at_the_last_epoch_saves_the_model(tmp_path, capsys, caplog):
+    import logging
+
+    output = str(tmp_path / "model.keras")
+    arguments = ["pretrain", *TINY, "--epochs", "1", "--no-probe", "--output", output]
+    saved = ks.saving.save_model
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(
+            ks.saving, "save_model", lambda *_: (_ for _ in ()).throw(OSError("killed"))
+        )
+        with pytest.raises(OSError):
+            cli.main(arguments)  # trained 1 epoch, died while saving
+    assert ks.saving.save_model is saved
+    with caplog.at_level(logging.WARNING, logger="keras_simclr"):
+        assert cli.main([*arguments, "--resume"]) == 0
+    assert "nothing was left to train" in caplog.text
+    assert os.path.exists(output) and not os.path.exists(output + ".backup")

@@ -49,8 +49,9 @@ def test_image_folder_with_classes(tmp_path):
         str(tmp_path), image_size=8, batch_size=4, validation_fraction=0.3
     )
     assert splits.num_classes == 2
-    images = np.concatenate([b.numpy() for b in splits.unlabeled])
-    assert images.shape == (10, 8, 8, 3)
+    # Pretraining pairs, full batches only: 10 images -> 2 batches of 4.
+    views = np.concatenate([np.stack(pair, axis=1) for pair in splits.unlabeled])
+    assert views.shape == (8, 2, 8, 8, 3)
     labels = np.concatenate(
         [b[1].numpy() for b in splits.train] + [b[1].numpy() for b in splits.validation]
     )
@@ -60,7 +61,8 @@ def test_image_folder_with_classes(tmp_path):
 def test_image_folder_without_labels_and_missing_folder(tmp_path):
     write_pngs(tmp_path, 5, 50)
     splits = datasets.image_folder(str(tmp_path), image_size=8, batch_size=2)
-    assert splits.train is None and sum(len(b) for b in splits.unlabeled) == 5
+    assert splits.train is None
+    assert sum(len(views_a) for views_a, _ in splits.unlabeled) == 4  # 2 batches
     with pytest.raises(FileNotFoundError, match="No image folder"):
         datasets.image_folder(str(tmp_path / "missing"))
 

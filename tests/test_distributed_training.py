@@ -37,6 +37,7 @@ def load_weights(path):
         ]
 
 
+@pytest.mark.slow  # the default suite trains two workers in the image-file test
 def test_multi_worker_mirrored_strategy_workers_agree(tmp_path):
     cluster = {"worker": [f"localhost:{port}" for port in free_ports(2)]}
     processes = []
@@ -85,7 +86,11 @@ def run_resumable(kind, backup_dir, output, kill_after=None):
     )
 
 
-@pytest.mark.parametrize("kind", ["keras", "atomic"])
+@pytest.mark.parametrize(
+    "kind",
+    # Keras' own callback under -m slow; ours in the default suite.
+    [pytest.param("keras", marks=pytest.mark.slow), "atomic"],
+)
 def test_backup_and_restore_resumes_a_killed_run_identically(kind, tmp_path):
     reference = run_resumable(
         kind, tmp_path / "reference_backup", tmp_path / "reference.npz"

@@ -104,3 +104,158 @@ def test_non_tensorflow_backend_is_refused(monkeypatch):
     monkeypatch.setattr(keras.backend, "backend", lambda: "jax")
     with pytest.raises(RuntimeError, match="KERAS_BACKEND='jax'"):
         ks.SimCLRModel(ks.models.ResNetBackbone(18, 0.0625))
+
+
+def test_training_with_one_intra_op_thread_does_not_crash(tmp_path):
+    # 0.1.0 died with heap corruption ("corrupted size vs. prev_size", exit
+    # 134) in oneDNN's backward pass of the strided 1x1 shortcut convolution
+    # when TensorFlow ran with one intra-op thread (common in containers).
+    import os
+    import subprocess
+    import sys
+
+    environment = dict(os.environ, TF_NUM_INTRAOP_THREADS="1")
+    environment.pop("TF_ENABLE_ONEDNN_OPTS", None)  # keras_simclr turns it on
+    command = [sys.executable, "-m", "keras_simclr.cli", "pretrain", "--width"]
+    command += ["0.0625", "--image-size", "16", "--batch-size", "64", "--epochs"]
+    command += ["1", "--no-probe", "--verbose", "0"]
+    command += ["--output", str(tmp_path / "model.keras")]
+    result = subprocess.run(
+        command, env=environment, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_subsampled_shortcut_is_the_strided_one_by_one_convolution():
+    rng = np.random.default_rng(0)
+    for side in (16, 15):  # even and odd sides
+        images = rng.normal(size=(2, side, side, 4)).astype("float32")
+        encoder = ks.models.ResNetBackbone(
+            18, 0.0625, cifar_stem=True, input_shape=(side, side, 3)
+        )
+        layer = encoder.get_layer("stage2_block1_shortcut_conv")
+        strided = keras.layers.Conv2D(8, 1, strides=2, padding="same", use_bias=False)
+        strided.build((None, side, side, 4))
+        strided.set_weights(layer.get_weights())
+        subsample = encoder.get_layer("stage2_block1_shortcut_subsample")
+        np.testing.assert_allclose(
+            layer(subsample(images)), strided(images), rtol=1e-5, atol=1e-6
+        )
+
+
+def test_a_partial_last_batch_is_left_out_not_a_crash(caplog, two_replica_strategy):
+    import logging
+
+    images = tiny_images(17)
+    model = tiny_model()
+    model.compile(optimizer=ks.optimizers.LARS(0.1))
+    with caplog.at_level(logging.WARNING, logger="keras_simclr"):
+        history = model.fit(images, batch_size=8, epochs=2, verbose=0)
+    assert np.isfinite(history.history["loss"]).all()
+    assert int(model.optimizer.iterations) == 4  # 2 full batches per epoch
+    assert "1 images do not fill the last batch of 8" in caplog.text
+    with two_replica_strategy.scope():
+        mirrored = tiny_model(synchronized=True)
+        mirrored.compile(optimizer=ks.optimizers.LARS(0.1))
+    history = mirrored.fit(tiny_images(9), batch_size=4, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"]).all()
+    with pytest.raises(ValueError, match="fewer than one batch"):
+        model.fit(tiny_images(5), batch_size=8, verbose=0)
+
+
+def test_sample_weights_are_refused_with_the_reason():
+    model = tiny_model()
+    model.compile(optimizer=ks.optimizers.LARS(0.1))
+    images = tiny_images(8)
+    with pytest.raises(ValueError, match="sample weights"):
+        model.fit(images, sample_weight=np.zeros(8), batch_size=8, verbose=0)
+    data = tf.data.Dataset.from_tensor_slices(
+        (images, np.zeros(8, "int64"), np.zeros(8, "float32"))
+    ).batch(8)
+    with pytest.raises(ValueError, match="sample weights"):
+        model.fit(data, verbose=0)
+
+
+@pytest.mark.parametrize(
+    "images, message",
+    [
+        (np.random.default_rng(0).random((4, 16, 16, 3)), "look like floats in"),
+        (np.random.default_rng(0).uniform(-1, 1, (4, 16, 16, 3)), "below value_range"),
+        (np.full((4, 16, 16, 3), 40000, "uint16"), "above value_range"),
+    ],
+)
+def test_images_outside_the_declared_value_range_are_refused(images, message):
+    augmentation = ks.layers.SimCLRAugmentation(16)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+        augmentation(images.astype(images.dtype))
+    model = tiny_model()
+    with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+        model.predict(images, verbose=0)
+    # Declared correctly, the same images are accepted.
+    low, high = (0, 65535) if images.dtype == "uint16" else (-1, 1)
+    views = ks.layers.SimCLRAugmentation(16, value_range=(low, high))(images)
+    assert 0 <= float(tf.reduce_min(views)) and float(tf.reduce_max(views)) <= 1
+
+
+def test_unclear_inputs_get_errors_that_say_what_to_do():
+    augmentation = ks.layers.SimCLRAugmentation(16)
+    with pytest.raises(ValueError, match=r"images\[\.\.\., None\]"):
+        augmentation(np.zeros((5, 16, 16), "uint8"))
+    with pytest.raises(TypeError, match="bool images"):
+        augmentation(np.zeros((2, 16, 16, 3), bool))
+    with pytest.raises(TypeError, match="must be an int"):
+        ks.models.ResNetBackbone(depth="18")
+    model = tiny_model()
+    with pytest.raises(ValueError, match="pass a callable"):
+        model.compile(optimizer=ks.optimizers.LARS(0.1), loss="mse")
+    with pytest.raises(ValueError, match=".keras files"):
+        model.save("model.h5")
+    with pytest.raises(ValueError, match="learning_rate"):
+        ks.optimizers.LARS(-0.1)
+    with pytest.raises(ValueError, match="peak_learning_rate"):
+        ks.optimizers.WarmupCosineDecay(-1.0, 10, 1)
+    with pytest.raises(ValueError, match="temperature"):
+        ks.losses.NTXent(temperature=np.float32(0))
+    with pytest.raises(ValueError, match="l2_regularization"):
+        ks.linear_probe(model, (tiny_images(8), np.arange(8) % 2), l2_regularization=0)
+
+
+def test_a_single_image_gives_its_representation():
+    model = tiny_model()
+    images = tiny_images(2)
+    np.testing.assert_allclose(model(images[0]), model(images)[0], rtol=1e-5, atol=1e-6)
+
+
+def test_nan_pixels_and_sparse_labels_are_refused_by_the_probes():
+    model = tiny_model()
+    images = tiny_images(8).astype("float32")
+    labels = np.arange(8) % 2
+    poisoned = images.copy()
+    poisoned[3, 0, 0, 0] = np.nan
+    nan_pixels = "contain NaN or inf values"
+    with pytest.raises(tf.errors.InvalidArgumentError, match=nan_pixels):
+        ks.linear_probe(model, (images, labels), (poisoned, labels))
+    with pytest.raises(tf.errors.InvalidArgumentError, match=nan_pixels):
+        ks.knn_accuracy(model, (images, labels), (poisoned, labels), k=2)
+    # A plain encoder has no pixel check: its NaN features are refused.
+    encoder = keras.Sequential([keras.Input((4,)), keras.layers.Identity()])
+    features = np.ones((8, 4), "float32")
+    broken = features.copy()
+    broken[2, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN or inf features"):
+        ks.linear_probe(encoder, (features, labels), (broken, labels))
+    with pytest.raises(ValueError, match="Renumber"):
+        ks.linear_probe(model, (images, labels * 10**6))
+
+
+def test_lars_exclusion_predicates_see_keras_variables():
+    seen = []
+
+    def excluded(variable):
+        seen.append(variable.path)
+        return False
+
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    model.compile(ks.optimizers.LARS(0.1, exclude_from_weight_decay=excluded), "mse")
+    model.fit(np.ones((4, 3)), np.ones((4, 2)), verbose=0)
+    assert set(seen) == {"sequential/dense/kernel", "sequential/dense/bias"}

@@ -99,7 +99,9 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     # The command line is a program: it may quieten TensorFlow's C++ logs.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import keras_simclr  # noqa: F401  (sets the TensorFlow backend first)
+    import keras_simclr
+
+    keras_simclr.load_all()  # the console script defers it past parsing
     from keras_simclr.cli import evaluate, files, pretrain
 
     handlers = {

@@ -6,12 +6,24 @@ from keras_simclr.cli.evaluate import probe_scores, report
 
 
 def pretrain(args):
+    from keras_simclr import saving
+
+    # Before any work: an output that cannot be written fails now, not after
+    # training; a second run on the same output is refused.
+    saving.check_output_path(args.output)
+    with saving.output_lock(args.output):
+        return _pretrain(args)
+
+
+def _pretrain(args):
+    import shutil
+
     import keras
 
     from keras_simclr import callbacks, datasets, distribute, recipes, saving
 
-    if not args.output.endswith(".keras"):
-        raise ValueError(f"--output must end with .keras, got {args.output!r}")
+    if args.seed < 0:
+        raise ValueError(f"--seed must be >= 0, got {args.seed}")
     keras.utils.set_random_seed(args.seed)
     if args.mixed_precision != "float32":
         keras.mixed_precision.set_global_policy(args.mixed_precision)
@@ -88,12 +100,14 @@ def pretrain(args):
         epochs=args.epochs,
         callbacks=[
             callbacks.NaNGuard(),
-            callbacks.AtomicBackupAndRestore(backup, delete_checkpoint=True),
+            # The checkpoint is removed only once the model is saved (below).
+            callbacks.AtomicBackupAndRestore(backup, delete_checkpoint=False),
         ],
         verbose=args.verbose,
         shuffle=False,  # the dataset shuffles itself; Keras warns otherwise
     )
     saving.save_model(model, args.output)
+    shutil.rmtree(backup, ignore_errors=True)
     print(f"keras-simclr: trained in {time.time() - start:.0f} s; saved {args.output}")
     skipped = unlabeled.skipped_files() if hasattr(unlabeled, "skipped_files") else []
     if skipped:

@@ -1,5 +1,7 @@
 """`image_folder`: a folder of photos as pretraining and probe splits."""
 
+import os
+
 import numpy as np
 
 from keras_simclr.datasets.image_files import image_files, list_image_files
@@ -45,6 +47,8 @@ def image_folder(
         >>> splits.num_classes, splits.train.class_names
         (2, ['a', 'b'])
     """
+    if not os.path.isdir(path):
+        raise FileNotFoundError(f"No image folder at {os.fspath(path)!r}.")
     common = dict(image_size=image_size, batch_size=batch_size, on_error=on_error)
     paths, labels, class_names = list_image_files(path)
     try:

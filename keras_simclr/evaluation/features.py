@@ -46,6 +46,15 @@ def check_labels(labels):
         labels = labels.astype("int64")
     if labels.size and labels.min() < 0:
         raise ValueError(f"Labels must be >= 0. Received min label {labels.min()}.")
+    if labels.size:
+        classes = len(np.unique(labels))
+        if labels.max() + 1 > max(1000, 10 * classes):
+            raise ValueError(
+                f"Labels must be class ids 0..C-1: received {classes} classes but "
+                f"a largest label of {labels.max()}, which would build a "
+                f"{labels.max() + 1}-class classifier. Renumber them with "
+                "np.unique(labels, return_inverse=True)[1]."
+            )
     return labels
 
 
@@ -109,7 +118,18 @@ def extract_features(model_or_encoder, data, batch_size=256):
         labels.append(np.asarray(batch[1]))
     if not features:
         raise ValueError("The evaluation dataset is empty.")
-    return np.concatenate(features), check_labels(np.concatenate(labels))
+    return _finite(np.concatenate(features)), check_labels(np.concatenate(labels))
+
+
+def _finite(features):
+    bad = ~np.isfinite(features).all(axis=1)
+    if bad.any():
+        raise ValueError(
+            f"{int(bad.sum())} of {len(features)} images gave NaN or inf "
+            f"features (first at index {int(np.flatnonzero(bad)[0])}): the images "
+            "contain NaN or inf pixels, or the encoder diverged."
+        )
+    return features
 
 
 def encode_images(model_or_encoder, images):
@@ -135,4 +155,4 @@ def encode_images(model_or_encoder, images):
     features = [keras.ops.convert_to_numpy(encode(batch)) for batch in images]
     if not features:
         raise ValueError("The dataset yielded no image.")
-    return np.concatenate(features).astype("float32")
+    return _finite(np.concatenate(features).astype("float32"))

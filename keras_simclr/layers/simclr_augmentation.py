@@ -1,6 +1,7 @@
 """SimCLR's data augmentation: one random view of each image of a batch."""
 
 import keras
+import tensorflow as tf
 from keras import ops
 
 from keras_simclr.layers.random_color_distortion import RandomColorDistortion
@@ -142,7 +143,9 @@ class SimCLRAugmentation(keras.layers.Layer):
         self.built = True
 
     def call(self, images, training=True):
-        images, single_image = self._as_batch(images)
+        images, checks, single_image = self._as_batch(images)
+        with tf.control_dependencies(checks):
+            images = tf.identity(images)
         views = self.crop(images, training=training)  # (B, S, S, C) float32
         views = self._appearance(views, images.shape[-1], training)
         return views[0] if single_image else views
@@ -162,7 +165,9 @@ class SimCLRAugmentation(keras.layers.Layer):
         Returns:
             float32 `(B, image_size, image_size, 3)` in [0, 1].
         """
-        views, single_image = self._as_batch(views)
+        views, checks, single_image = self._as_batch(views)
+        with tf.control_dependencies(checks):
+            views = tf.identity(views)
         channels = views.shape[-1]
         views = self.crop.resize_and_flip(views, training=training)
         views = self._appearance(views, channels, training)
@@ -170,6 +175,18 @@ class SimCLRAugmentation(keras.layers.Layer):
 
     def _as_batch(self, images):
         images = ops.convert_to_tensor(images)
+        if images.dtype == "bool":
+            raise TypeError(
+                "SimCLRAugmentation expects uint8 or float images in "
+                f"value_range={self.value_range}. Received: bool images; pass "
+                "images.astype('uint8') * 255."
+            )
+        if len(images.shape) == 3 and images.shape[-1] not in (1, 3):
+            raise ValueError(
+                f"SimCLRAugmentation received shape={images.shape}: one (H, W, C) "
+                "image needs C = 1 or 3. For a batch of grayscale images "
+                "(N, H, W), add a channel axis: images[..., None]."
+            )
         single_image = len(images.shape) == 3
         if single_image:
             images = images[None]
@@ -185,7 +202,57 @@ class SimCLRAugmentation(keras.layers.Layer):
                 f"channel) images. Received: {channels} channels (shape="
                 f"{images.shape}). Drop an alpha channel with images[..., :3]."
             )
-        return images, single_image
+        return images, self._check_value_range(images), single_image
+
+    def _check_value_range(self, images):
+        """Run-time check: pixels inside `value_range` (two reductions).
+
+        Catches the silent failures of a wrong range: float images in [0, 1]
+        read as 0–255 (views almost black), [-1, 1] (half clipped), uint16
+        read as 0–255 (white). uint8 in (0, 255) needs no check.
+        """
+        low, high = self.value_range
+        if images.dtype == "uint8" and low <= 0 and high >= 255:
+            return []
+        values = ops.cast(images, "float32")
+        finite = []
+        if images.dtype.is_floating:
+            finite = [
+                tf.debugging.Assert(
+                    tf.reduce_all(tf.math.is_finite(values)),
+                    ["The input images contain NaN or inf values."],
+                )
+            ]
+        with tf.control_dependencies(finite):
+            smallest, largest = ops.min(values), ops.max(values)
+        tolerance = 1e-3 * (high - low)
+        checks = finite + [
+            tf.debugging.assert_greater_equal(
+                smallest,
+                ops.cast(low - tolerance, "float32"),
+                message=f"pixels below value_range={self.value_range}: pass the "
+                "images' range as SimCLRAugmentation(value_range=...)",
+            ),
+            tf.debugging.assert_less_equal(
+                largest,
+                ops.cast(high + tolerance, "float32"),
+                message=f"pixels above value_range={self.value_range} (uint16 or "
+                "0-65535 images? pass value_range=(0, 65535))",
+            ),
+        ]
+        if images.dtype.is_floating and high > 1 and low >= 0:
+            checks.append(
+                tf.debugging.Assert(
+                    ops.logical_or(largest > 1.0, largest <= 0.0),
+                    [
+                        f"the images look like floats in [0, 1] but value_range is "
+                        f"{self.value_range}: pass value_range=(0, 1) (or 0-255 "
+                        "images). Largest pixel:",
+                        largest,
+                    ],
+                )
+            )
+        return checks
 
     def _appearance(self, views, channels, training):
         """Scales cropped float views to [0, 1], then colour and blur."""

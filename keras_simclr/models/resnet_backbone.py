@@ -1,5 +1,7 @@
 """ResNet backbones (v1.5) for SimCLR: depths 18–152, widths, CIFAR stem."""
 
+import numbers
+
 import keras
 
 from keras_simclr.layers.fused_batch_norm import FusedBatchNormalization
@@ -48,7 +50,16 @@ def conv(x, filters, kernel_size, strides, name):
 def shortcut(x, filters, strides, name, synchronized):
     if strides == 1 and x.shape[-1] == filters:
         return x
-    x = conv(x, filters, 1, strides, f"{name}_shortcut")
+    if strides > 1:
+        # A 1×1 convolution of stride s with "same" padding reads pixels
+        # 0, s, 2s, ...: subsample first, then convolve with stride 1. Same
+        # function and weights; it also avoids a heap corruption in
+        # TensorFlow's oneDNN backward pass of the strided 1×1 convolution
+        # with one intra-op thread (tests/test_reliability.py).
+        x = keras.layers.MaxPooling2D(
+            1, strides, padding="same", name=f"{name}_shortcut_subsample"
+        )(x)
+    x = conv(x, filters, 1, 1, f"{name}_shortcut")
     return batch_norm(x, f"{name}_shortcut", synchronized)
 
 
@@ -127,6 +138,11 @@ class ResNetBackbone(keras.Model):
         synchronized_batch_norm=False,
         **kwargs,
     ):
+        if isinstance(depth, bool) or not isinstance(depth, numbers.Integral):
+            raise TypeError(
+                f"`depth` must be an int, one of {sorted(BLOCKS_PER_STAGE)}. "
+                f"Received: depth={depth!r} ({type(depth).__name__})"
+            )
         if depth not in BLOCKS_PER_STAGE:
             raise ValueError(
                 f"`depth` must be one of {sorted(BLOCKS_PER_STAGE)}. Received: "

@@ -91,6 +91,10 @@ class LARS(keras.optimizers.Optimizer):
             name=name,
             **kwargs,
         )
+        if isinstance(learning_rate, (int, float)) and learning_rate < 0:
+            raise ValueError(
+                f"`learning_rate` must be >= 0. Received: learning_rate={learning_rate}"
+            )
         if not 0 <= momentum < 1:
             raise ValueError(f"`momentum` must be in [0, 1). Received: {momentum}")
         if trust_coefficient <= 0:
@@ -130,17 +134,21 @@ class LARS(keras.optimizers.Optimizer):
         learning_rate = ops.cast(learning_rate, variable.dtype)
         gradient = ops.cast(gradient, variable.dtype)
         momentum = ops.cast(self.momentum, variable.dtype)
-        velocity = self._momentums[self._get_variable_index(variable)]
+        index = self._get_variable_index(variable)
+        velocity = self._momentums[index]
+        # The exclusion predicates see the Keras variable (with `.path`), not
+        # the backend variable the update runs on.
+        keras_variable = self._trainable_variables[index]
 
         # 1. Coupled weight decay.
         if (
             self.weight_decay
-            and not self._excluded_from_decay(variable)
-            and self._use_weight_decay(variable)
+            and not self._excluded_from_decay(keras_variable)
+            and self._use_weight_decay(keras_variable)
         ):
             gradient = gradient + ops.cast(self.weight_decay, variable.dtype) * variable
         # 2. Trust ratio.
-        if self._excluded_from_adaptation(variable):
+        if self._excluded_from_adaptation(keras_variable):
             scaled_gradient = learning_rate * gradient
         else:
             weight_norm = ops.norm(ops.reshape(variable, (-1,)))
