@@ -43,6 +43,12 @@ def _fixed_image_size(encoder):
 def _unpack(data):
     """`(images, labels)`; `images` is a `(views_a, views_b)` pair for data
     from `datasets.image_files(mode="pretrain")`."""
+    if isinstance(data, dict):
+        raise ValueError(
+            "SimCLRModel expects batches of images, (images, labels) or "
+            f"(views_a, views_b); received a dict with keys {sorted(data)}. Map "
+            "the dataset first, e.g. dataset.map(lambda e: e['image'])."
+        )
     images, labels, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
     if sample_weight is not None:
         raise ValueError(
@@ -59,6 +65,12 @@ def _unpack(data):
         return tuple(images), labels
     if labels is not None and len(labels.shape) == 4:  # (views_a, views_b)
         return (images, labels), None
+    if len(images.shape) == 3:
+        raise ValueError(
+            f"SimCLRModel.fit received single images of shape {tuple(images.shape)}, "
+            "not batches: batch the dataset (dataset.batch(256, "
+            "drop_remainder=True))."
+        )
     return images, labels
 
 

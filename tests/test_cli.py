@@ -234,3 +234,20 @@ def test_resuming_at_the_last_epoch_saves_the_model(tmp_path, capsys, caplog):
         assert cli.main([*arguments, "--resume"]) == 0
     assert "nothing was left to train" in caplog.text
     assert os.path.exists(output) and not os.path.exists(output + ".backup")
+
+
+def test_more_command_line_mistakes_are_one_line_errors(tmp_path, capsys):
+    def error_of(arguments):
+        assert cli.main(arguments) == 1
+        message = capsys.readouterr().err
+        assert message.count("\n") == 1, message
+        return message
+
+    output = ["--output", str(tmp_path / "m.keras")]
+    assert "--seed" in error_of(["pretrain", *TINY, "--seed", "-1", *output])
+    assert "warmup_steps" in error_of(
+        ["pretrain", *TINY, "--epochs", "2", "--warmup-epochs", "5", *output]
+    )
+    plain = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    plain.save(tmp_path / "plain.keras")
+    assert "not a SimCLRModel" in error_of(["probe", str(tmp_path / "plain.keras")])

@@ -259,3 +259,24 @@ def test_lars_exclusion_predicates_see_keras_variables():
     model.compile(ks.optimizers.LARS(0.1, exclude_from_weight_decay=excluded), "mse")
     model.fit(np.ones((4, 3)), np.ones((4, 2)), verbose=0)
     assert set(seen) == {"sequential/dense/kernel", "sequential/dense/bias"}
+
+
+def test_data_mistakes_are_named():
+    model = tiny_model()
+    model.compile(optimizer=ks.optimizers.LARS(0.1))
+    images = tiny_images(8)
+    unbatched = tf.data.Dataset.from_tensor_slices(images)
+    with pytest.raises(ValueError, match="batch the dataset"):
+        model.fit(unbatched, verbose=0)
+    dicts = tf.data.Dataset.from_tensor_slices({"image": images}).batch(4)
+    with pytest.raises(ValueError, match="received a dict"):
+        model.fit(dicts, verbose=0)
+    with pytest.raises(ValueError, match="one label per image"):
+        ks.linear_probe(model, (images, np.arange(7) % 2))
+    with pytest.raises(ValueError, match="dtype"):
+        ks.linear_probe(model, (images, np.array(["cat", "dog"] * 4)))
+    encoder = ks.models.ResNetBackbone(18, 0.0625, cifar_stem=True)
+    with pytest.warns(UserWarning, match="export_encoder"):
+        ks.knn_accuracy(
+            encoder, (images, np.arange(8) % 2), (images, np.arange(8) % 2), k=2
+        )

@@ -1,5 +1,6 @@
 """Frozen-encoder features of labelled data, computed once."""
 
+import warnings
 import weakref
 
 import keras
@@ -37,6 +38,12 @@ def check_labels(labels):
             f"multi-label labels of shape {labels.shape}. Use labels.argmax(-1)."
         )
     labels = labels.reshape(-1)
+    if not np.issubdtype(labels.dtype, np.number) or labels.dtype == bool:
+        raise ValueError(
+            "Labels must be integer class ids 0..C-1. Received labels of dtype "
+            f"{labels.dtype}, e.g. {labels[:3].tolist()}; map class names to ids "
+            "with np.unique(labels, return_inverse=True)[1]."
+        )
     if not np.issubdtype(labels.dtype, np.integer):
         if not np.all(np.equal(np.mod(labels, 1), 0)):
             raise ValueError(
@@ -70,9 +77,13 @@ def as_labelled_dataset(data, batch_size=256):
         return data
     if isinstance(data, (tuple, list)) and len(data) == 2:
         images, labels = data
-        return tf.data.Dataset.from_tensor_slices((images, check_labels(labels))).batch(
-            batch_size
-        )
+        labels = check_labels(labels)
+        if len(images) != len(labels):
+            raise ValueError(
+                f"Received {len(images)} images but {len(labels)} labels; give "
+                "one label per image."
+            )
+        return tf.data.Dataset.from_tensor_slices((images, labels)).batch(batch_size)
     raise TypeError(
         "Expected a tf.data.Dataset of (images, labels) or a tuple (x, y). "
         f"Received: {type(data).__name__}"
@@ -98,6 +109,21 @@ def _encoder_function(extractor, spec):
     return functions[key]
 
 
+def _warn_if_raw_pixels(model_or_encoder, spec):
+    """A plain encoder given uint8 images usually expected floats in [0, 1]."""
+    if spec.dtype == tf.uint8 and not callable(
+        getattr(model_or_encoder, "feature_extractor", None)
+    ):
+        warnings.warn(
+            "A plain encoder receives these uint8 images as they are (0-255). A "
+            "SimCLR encoder (`model.encoder`) was trained on floats in [0, 1]: "
+            "pass the SimCLRModel itself, `model.export_encoder()` (which scales "
+            "its input), or images / 255.",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
 def extract_features(model_or_encoder, data, batch_size=256):
     """Computes h for every image of labelled data, in inference mode.
 
@@ -111,6 +137,7 @@ def extract_features(model_or_encoder, data, batch_size=256):
     """
     extractor = feature_extractor(model_or_encoder)
     data = as_labelled_dataset(data, batch_size)
+    _warn_if_raw_pixels(model_or_encoder, data.element_spec[0])
     encode = _encoder_function(extractor, data.element_spec[0])
     features, labels = [], []
     for batch in data:
