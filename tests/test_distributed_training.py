@@ -30,26 +30,15 @@ def free_ports(count):
     return ports
 
 
-def load_weights(path):
-    with np.load(path) as data:
-        return [
-            data[f"w{i}"] for i in range(len([k for k in data if k.startswith("w")]))
-        ]
-
-
-@pytest.mark.slow  # the default suite trains two workers in the image-file test
-def test_multi_worker_mirrored_strategy_workers_agree(tmp_path):
+def run_two_workers(script, arguments_of):
+    """Runs `workers/SCRIPT` as the two workers of a localhost cluster."""
     cluster = {"worker": [f"localhost:{port}" for port in free_ports(2)]}
     processes = []
     for index in range(2):
         config = {"cluster": cluster, "task": {"type": "worker", "index": index}}
         processes.append(
             subprocess.Popen(
-                [
-                    sys.executable,
-                    os.path.join(WORKERS, "multi_worker_train.py"),
-                    str(tmp_path / f"worker{index}.npz"),
-                ],
+                [sys.executable, os.path.join(WORKERS, script), *arguments_of(index)],
                 env=worker_environment({"TF_CONFIG": json.dumps(config)}),
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
@@ -59,6 +48,21 @@ def test_multi_worker_mirrored_strategy_workers_agree(tmp_path):
     outputs = [process.communicate(timeout=300)[0] for process in processes]
     for process, output in zip(processes, outputs):
         assert process.returncode == 0, output[-3000:]
+
+
+def load_weights(path):
+    with np.load(path) as data:
+        return [
+            data[f"w{i}"] for i in range(len([k for k in data if k.startswith("w")]))
+        ]
+
+
+@pytest.mark.slow  # the default suite trains two workers in the image-file test
+def test_multi_worker_mirrored_strategy_workers_agree(tmp_path):
+    run_two_workers(
+        "multi_worker_train.py",
+        lambda index: [str(tmp_path / f"worker{index}.npz")],
+    )
     chief, other = (np.load(tmp_path / f"worker{i}.npz") for i in range(2))
     assert np.all(np.isfinite(chief["loss"]))
     np.testing.assert_allclose(chief["loss"], other["loss"], rtol=1e-6)
@@ -126,27 +130,10 @@ def test_two_workers_each_decode_only_their_half_of_the_files(tmp_path):
     for index in range(16):
         paths.append(str(folder / f"{index:02d}.jpg"))
         tf.io.write_file(paths[-1], tf.io.encode_jpeg(photo // (1 + index % 4)))
-    cluster = {"worker": [f"localhost:{port}" for port in free_ports(2)]}
-    processes = []
-    for index in range(2):
-        config = {"cluster": cluster, "task": {"type": "worker", "index": index}}
-        processes.append(
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    os.path.join(WORKERS, "multi_worker_images.py"),
-                    str(folder),
-                    str(tmp_path / f"worker{index}.json"),
-                ],
-                env=worker_environment({"TF_CONFIG": json.dumps(config)}),
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-            )
-        )
-    outputs = [process.communicate(timeout=300)[0] for process in processes]
-    for process, output in zip(processes, outputs):
-        assert process.returncode == 0, output[-3000:]
+    run_two_workers(
+        "multi_worker_images.py",
+        lambda index: [str(folder), str(tmp_path / f"worker{index}.json")],
+    )
     results = []
     for index in range(2):
         with open(tmp_path / f"worker{index}.json") as file:

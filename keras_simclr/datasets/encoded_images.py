@@ -89,20 +89,29 @@ def build(
     shuffle,
     seed,
     on_error,
-    tracker,
     shuffle_buffer=None,
     drop_remainder=None,
+    sharded=False,
+    **attributes,
 ):
     """The common pipeline: (shuffle) → decode + crop in parallel → batch.
 
     Args:
         items: dataset of `(key, payload, label)`, already sharded.
         read_files: True when `payload` is a path to read.
+        sharded: True when `items` holds this input pipeline's share only;
+            tf.distribute's auto-sharding is then turned off.
+        **attributes: set on the returned dataset (e.g. `file_paths`).
         (the rest: see `image_files`).
 
     Returns:
-        A batched, prefetched `tf.data.Dataset`.
+        A batched, prefetched `tf.data.Dataset` with `skipped_files()`,
+        `decode_tracker`, `image_size`, `batch_size`, `mode` and `attributes`.
     """
+    check_arguments(image_size, batch_size, mode, crop_area, aspect_ratio, on_error)
+    image_size, batch_size = int(image_size), int(batch_size)
+    crop_area, aspect_ratio = tuple(crop_area), tuple(aspect_ratio)
+    tracker = DecodeTracker()
     if shuffle:
         items = items.shuffle(
             shuffle_buffer or 10_000, seed=seed, reshuffle_each_iteration=True
@@ -164,7 +173,15 @@ def build(
     if drop_remainder is None:
         drop_remainder = mode == "pretrain"
     dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
-    return dataset.prefetch(AUTOTUNE)
+    dataset = dataset.prefetch(AUTOTUNE)
+    if sharded:
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = (
+            tf.data.experimental.AutoShardPolicy.OFF
+        )  # already sharded by file, before decoding
+        dataset = dataset.with_options(options)
+    attributes.update(image_size=image_size, batch_size=batch_size, mode=mode)
+    return attach(dataset, tracker, **attributes)
 
 
 def check_arguments(image_size, batch_size, mode, crop_area, aspect_ratio, on_error):

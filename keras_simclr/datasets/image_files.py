@@ -170,7 +170,7 @@ def image_files(
     """
     encoded_images.check_arguments(
         image_size, batch_size, mode, crop_area, aspect_ratio, on_error
-    )
+    )  # before listing the files
     paths, label_list, class_names = list_image_files(source, labels)
     if shuffle is None:
         shuffle = mode == "pretrain"
@@ -184,36 +184,22 @@ def image_files(
         shard = input_context.input_pipeline_id
         items = items.shard(shards, shard)
         paths = paths[shard::shards]
-    tracker = encoded_images.DecodeTracker()
-    dataset = encoded_images.build(
+    return encoded_images.build(
         items,
         read_files=True,
-        image_size=int(image_size),
-        batch_size=int(batch_size),
+        image_size=image_size,
+        batch_size=batch_size,
         mode=mode,
-        crop_area=tuple(crop_area),
-        aspect_ratio=tuple(aspect_ratio),
+        crop_area=crop_area,
+        aspect_ratio=aspect_ratio,
         labelled=labelled,
         shuffle=shuffle,
         seed=seed,
         on_error=on_error,
-        tracker=tracker,
         shuffle_buffer=max(len(paths), 1),
         drop_remainder=drop_remainder,
-    )
-    if input_context is not None:
-        options = tf.data.Options()
-        options.experimental_distribute.auto_shard_policy = (
-            tf.data.experimental.AutoShardPolicy.OFF
-        )  # already sharded by file
-        dataset = dataset.with_options(options)
-    return encoded_images.attach(
-        dataset,
-        tracker,
+        sharded=input_context is not None,
         file_paths=paths,
         class_names=class_names,
         num_files=len(paths),
-        batch_size=int(batch_size),
-        image_size=int(image_size),
-        mode=mode,
     )

@@ -122,31 +122,22 @@ def tfrecord_images(
         num_parallel_calls=AUTOTUNE,
         deterministic=seed is not None or mode == "evaluate",
     )
-    tracker = encoded_images.DecodeTracker()
-    dataset = encoded_images.build(
+    return encoded_images.build(
         items,
         read_files=False,
-        image_size=int(image_size),
-        batch_size=int(batch_size),
+        image_size=image_size,
+        batch_size=batch_size,
         mode=mode,
-        crop_area=tuple(crop_area),
-        aspect_ratio=tuple(aspect_ratio),
+        crop_area=crop_area,
+        aspect_ratio=aspect_ratio,
         labelled=bool(label_key),
         shuffle=shuffle,
         seed=seed,
         on_error=on_error,
-        tracker=tracker,
         shuffle_buffer=shuffle_buffer,
         drop_remainder=drop_remainder,
-    )
-    if input_context is not None:
-        options = tf.data.Options()
-        options.experimental_distribute.auto_shard_policy = (
-            tf.data.experimental.AutoShardPolicy.OFF
-        )
-        dataset = dataset.with_options(options)
-    return encoded_images.attach(
-        dataset, tracker, file_paths=files, image_size=int(image_size), mode=mode
+        sharded=input_context is not None,
+        file_paths=files,
     )
 
 
@@ -283,23 +274,19 @@ def tfds_images(
             else tf.constant(-1, tf.int64),
         )
     )
-    tracker = encoded_images.DecodeTracker()
-    dataset = encoded_images.build(
+    # tfds shards by file itself (ReadConfig.input_context).
+    return encoded_images.build(
         items,
         read_files=False,
-        image_size=int(image_size),
-        batch_size=int(batch_size),
+        image_size=image_size,
+        batch_size=batch_size,
         mode=mode,
-        crop_area=tuple(crop_area),
-        aspect_ratio=tuple(aspect_ratio),
+        crop_area=crop_area,
+        aspect_ratio=aspect_ratio,
         labelled=bool(label_key),
         shuffle=shuffle,
         seed=seed,
         on_error=on_error,
-        tracker=tracker,
         shuffle_buffer=shuffle_buffer,
         drop_remainder=drop_remainder,
-    )
-    return encoded_images.attach(
-        dataset, tracker, image_size=int(image_size), mode=mode
     )
