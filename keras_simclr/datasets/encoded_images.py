@@ -8,8 +8,6 @@ crops of the ORIGINAL image ("pretrain") or centre-cropped ("evaluate"). Items
 that cannot be read or decoded are skipped and reported by key, or raise.
 """
 
-import logging
-
 import tensorflow as tf
 
 from keras_simclr.datasets import crops
@@ -17,7 +15,6 @@ from keras_simclr.datasets import crops
 AUTOTUNE = tf.data.AUTOTUNE
 MODES = ("pretrain", "evaluate")
 ON_ERROR = ("skip", "raise")
-logger = logging.getLogger("keras_simclr")
 
 
 class DecodeTracker:
@@ -39,9 +36,6 @@ class DecodeTracker:
         attempted = set(self.attempted.export()[0].numpy().tolist())
         decoded = set(self.decoded.export()[0].numpy().tolist())
         return sorted(key.decode() for key in attempted - decoded)
-
-    def decoded_count(self):
-        return int(self.decoded.size())
 
 
 def decode(encoded, key, on_error):
@@ -222,20 +216,3 @@ def attach(dataset, tracker, **attributes):
     dataset.skipped_files = tracker.skipped
     dataset.decode_tracker = tracker
     return dataset
-
-
-def report_skipped(dataset, what="the run"):
-    """Logs the files a dataset skipped, by name; returns them."""
-    skipped_files = getattr(dataset, "skipped_files", None)
-    if not callable(skipped_files):
-        return []
-    skipped = skipped_files()
-    if skipped:
-        shown = ", ".join(skipped[:20]) + (" ..." if len(skipped) > 20 else "")
-        logger.warning(
-            "keras-simclr: %d file(s) could not be decoded and were skipped in %s: %s",
-            len(skipped),
-            what,
-            shown,
-        )
-    return skipped
