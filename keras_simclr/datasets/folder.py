@@ -50,11 +50,10 @@ def image_folder(
     if not os.path.isdir(path):
         raise FileNotFoundError(f"No image folder at {os.fspath(path)!r}.")
     common = dict(image_size=image_size, batch_size=batch_size, on_error=on_error)
-    paths, labels, class_names = list_image_files(path)
-    try:
+    try:  # one walk of the folder: class sub-folders give labels
         paths, labels, class_names = list_image_files(path, labels="inferred")
     except ValueError:  # no class sub-folders: unlabelled only
-        labels = None
+        paths, labels, class_names = list_image_files(path)
     unlabeled = image_files(
         paths, mode="pretrain", seed=seed, crop_area=crop_area, **common
     )
