@@ -271,8 +271,8 @@ class SimCLRModel(keras.Model):
                 warnings.filterwarnings("ignore", "Your input ran out of data")
             history = super().fit(x, y, *args, **kwargs)
         skipped_files = getattr(x, "skipped_files", None)
-        if callable(skipped_files) and skipped_files():
-            skipped = skipped_files()
+        skipped = skipped_files() if callable(skipped_files) else []
+        if skipped:
             logging.getLogger("keras_simclr").warning(
                 "keras-simclr: %d file(s) could not be decoded and were skipped: %s",
                 len(skipped),
