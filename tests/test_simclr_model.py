@@ -1,4 +1,5 @@
 import os
+import platform
 import subprocess
 import sys
 
@@ -208,30 +209,72 @@ def test_a_custom_loss_still_trains_and_reports_accuracy():
     assert 0 <= history.history["contrastive_accuracy"][0] <= 1
 
 
-@pytest.mark.parametrize("tensorflow_first", [True, False])
-def test_warns_once_when_tensorflow_was_imported_first(tensorflow_first):
-    code = "\n".join(
-        [
-            "import warnings",
-            "warnings.simplefilter('always')",
-            "import tensorflow" if tensorflow_first else "",
-            "import keras_simclr as ks",
-            "for _ in range(2):",
-            "    ks.recipes.simclr_model(18, 0.0625, image_size=16)",
-        ]
-    )
+def _fresh_python(code, **variables):
+    """Runs `code` in a new interpreter of this environment, CPU only.
+
+    The environment is the user's fresh shell: no `TF_ENABLE_ONEDNN_OPTS`
+    unless given, so what sets it is the installed start-up file.
+    """
     environment = {
         key: value
         for key, value in os.environ.items()
         if key not in ("TF_ENABLE_ONEDNN_OPTS", "CUDA_VISIBLE_DEVICES")
     }
-    environment["CUDA_VISIBLE_DEVICES"] = ""
+    environment.update(CUDA_VISIBLE_DEVICES="", **variables)
     result = subprocess.run(
         [sys.executable, "-c", code], env=environment, capture_output=True, text=True
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    expected = 1 if tensorflow_first else 0
-    assert result.stderr.count("oneDNN CPU kernels are off") == expected, result.stderr
+    return result
+
+
+BUILD_TWO_MODELS = """
+import warnings
+warnings.simplefilter("always")
+{before}
+import keras_simclr as ks
+for _ in range(2):
+    ks.recipes.simclr_model(18, 0.0625, image_size=16)
+print("oneDNN", ks.backend.onednn_enabled())
+"""
+
+x86_64_only = pytest.mark.skipif(
+    platform.machine().lower() not in ("x86_64", "amd64"),
+    reason="the start-up file turns oneDNN on only on x86-64",
+)
+
+
+@x86_64_only
+@pytest.mark.parametrize("first", ["import tensorflow", "import keras", ""])
+def test_onednn_is_on_whatever_the_script_imports_first(first):
+    result = _fresh_python(BUILD_TWO_MODELS.format(before=first))
+    assert "oneDNN True" in result.stdout, (
+        "TensorFlow loaded with oneDNN off: is keras_simclr_onednn.pth installed "
+        "(pip install -e .)?\n" + result.stderr[-2000:]
+    )
+    assert "oneDNN CPU kernels are off" not in result.stderr
+
+
+@x86_64_only
+def test_onednn_opt_out_is_respected_silently():
+    result = _fresh_python(
+        BUILD_TWO_MODELS.format(before="import tensorflow"), TF_ENABLE_ONEDNN_OPTS="0"
+    )
+    assert "oneDNN False" in result.stdout
+    assert "oneDNN CPU kernels are off" not in result.stderr
+
+
+@pytest.mark.parametrize("tensorflow_first", [True, False])
+def test_warns_once_when_tensorflow_loaded_before_the_variable_was_set(
+    tensorflow_first,
+):
+    # As without the start-up file (a source checkout on PYTHONPATH): only the
+    # import order decides.
+    no_startup_file = "import os; os.environ.pop('TF_ENABLE_ONEDNN_OPTS', None)"
+    before = no_startup_file + ("; import tensorflow" if tensorflow_first else "")
+    result = _fresh_python(BUILD_TWO_MODELS.format(before=before))
+    assert result.stderr.count("oneDNN CPU kernels are off") == int(tensorflow_first)
+    assert f"oneDNN {not tensorflow_first}" in result.stdout, result.stdout
 
 
 def test_exported_encoder_carries_its_input_scaling(tmp_path):
@@ -251,3 +294,4 @@ def test_exported_encoder_carries_its_input_scaling(tmp_path):
         model.predict(images, verbose=0),
         atol=1e-5,
     )
+
