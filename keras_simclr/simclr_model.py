@@ -75,13 +75,18 @@ def _unpack(data):
 
 
 def _full_batches(x, y, kwargs):
-    """Numpy images → a dataset of full batches (pops batch_size, shuffle)."""
-    if not isinstance(x, np.ndarray) or x.ndim != 4:
+    """Numpy images → a dataset of full batches (pops batch_size, shuffle).
+
+    A last partial batch is left out of each epoch (said once): a batch of
+    one image has no negatives, and under a strategy it cannot be split over
+    the replicas. As a dataset, the arrays then go through one iterator for
+    all epochs (`_one_iterator_for_all_epochs`). `validation_split` needs
+    Keras's own array handling, so arrays with it are left to Keras.
+    """
+    if not isinstance(x, np.ndarray) or x.ndim != 4 or kwargs.get("validation_split"):
         return x, y
     batch_size = kwargs.get("batch_size") or 32
     left_over = len(x) % batch_size
-    if not left_over:
-        return x, y
     if len(x) < batch_size:
         raise ValueError(
             f"SimCLRModel.fit received {len(x)} images, fewer than one batch of "
@@ -90,17 +95,47 @@ def _full_batches(x, y, kwargs):
         )
     kwargs.pop("batch_size", None)
     shuffle = kwargs.pop("shuffle", True)
-    logging.getLogger("keras_simclr").warning(
-        "keras-simclr: %d images do not fill the last batch of %d; that partial "
-        "batch is left out of each epoch (the images are reshuffled each "
-        "epoch, so every image is still seen).",
-        left_over,
-        batch_size,
-    )
+    if left_over:
+        logging.getLogger("keras_simclr").warning(
+            "keras-simclr: %d images do not fill the last batch of %d; that "
+            "partial batch is left out of each epoch (the images are reshuffled "
+            "each epoch, so every image is still seen).",
+            left_over,
+            batch_size,
+        )
     dataset = tf.data.Dataset.from_tensor_slices(x if y is None else (x, y))
     if shuffle:
         dataset = dataset.shuffle(len(x), reshuffle_each_iteration=True)
     return dataset.batch(batch_size, drop_remainder=True), None
+
+
+def _one_iterator_for_all_epochs(x, kwargs):
+    """A dataset of known size → repeated, with `steps_per_epoch` = its size.
+
+    Why: Keras makes a new iterator of a finite dataset every epoch, and
+    TensorFlow (2.21) deletes the old one only after its tf.data autotuning
+    thread wakes up: a pause of 0.5-30 s before each epoch's first step,
+    growing with the autotuning period (fit kept 53% of the step rate end to
+    end; benchmarks/end_to_end.py). Repeated, one iterator serves every
+    epoch; each epoch reshuffles and sees the same batches as before.
+
+    keras-simclr's image readers (unknown size: undecodable files are
+    skipped) count an epoch as `num_files // batch_size` steps; when files
+    are skipped, an epoch ends a few batches into the next pass. An explicit
+    `steps_per_epoch`, and other datasets of unknown size, are left to Keras.
+    """
+    if not isinstance(x, tf.data.Dataset) or kwargs.get("steps_per_epoch"):
+        return x
+    batches = int(x.cardinality())
+    if (
+        batches == tf.data.UNKNOWN_CARDINALITY
+        and getattr(x, "mode", None) == "pretrain"
+    ):
+        batches = (getattr(x, "num_files", None) or 0) // x.batch_size
+    if batches <= 0:  # unknown, infinite or empty
+        return x
+    kwargs["steps_per_epoch"] = batches
+    return x.repeat()
 
 
 def _check_finite(images):
@@ -263,13 +298,14 @@ class SimCLRModel(keras.Model):
                 "every image of a batch with all the others)."
             )
         x, y = _full_batches(x, y, kwargs)
+        data = _one_iterator_for_all_epochs(x, kwargs)
         with warnings.catch_warnings():
             if getattr(x, "num_files", None) is not None:
                 # An image-file dataset's size is known only after its first
                 # pass (undecodable files are skipped); Keras warns at the end
                 # of that pass, although nothing is wrong.
                 warnings.filterwarnings("ignore", "Your input ran out of data")
-            history = super().fit(x, y, *args, **kwargs)
+            history = super().fit(data, y, *args, **kwargs)
         skipped_files = getattr(x, "skipped_files", None)
         skipped = skipped_files() if callable(skipped_files) else []
         if skipped:

@@ -295,3 +295,79 @@ def test_exported_encoder_carries_its_input_scaling(tmp_path):
         atol=1e-5,
     )
 
+
+def test_a_finite_dataset_is_read_through_one_iterator_for_all_epochs(monkeypatch):
+    # Keras makes a new iterator per epoch, and TensorFlow deletes the old
+    # one only when its autotuning thread wakes (seconds): fit hands Keras the
+    # dataset repeated, with steps_per_epoch. Each epoch still sees every
+    # image once.
+    images = tiny_images(12)
+    seen, handed_to_keras = [], []
+    keras_fit = keras.Model.fit
+
+    def spy(self, x=None, y=None, *args, **kwargs):
+        handed_to_keras.append((int(x.cardinality()), kwargs.get("steps_per_epoch")))
+        return keras_fit(self, x, y, *args, **kwargs)
+
+    monkeypatch.setattr(keras.Model, "fit", spy)
+
+    def generate():
+        yield from images
+
+    def record(batch):
+        seen.append(batch.numpy()[:, 0, 0, 0].tolist())
+        return batch
+
+    dataset = (
+        tf.data.Dataset.from_generator(
+            generate, output_signature=tf.TensorSpec((16, 16, 3), tf.uint8)
+        )
+        .apply(tf.data.experimental.assert_cardinality(12))
+        .shuffle(12, seed=0)
+        .batch(4)
+        .map(lambda batch: tf.py_function(record, [batch], tf.uint8))
+        .map(lambda batch: tf.ensure_shape(batch, (4, 16, 16, 3)))
+    )
+    model = tiny_model()
+    model.compile(optimizer=ks.optimizers.LARS(0.1))
+    history = model.fit(dataset, epochs=3, verbose=0)
+    assert len(history.history["loss"]) == 3
+    assert int(model.optimizer.iterations) == 9
+    assert handed_to_keras == [(tf.data.INFINITE_CARDINALITY, 3)]
+    pixels = sorted(images[:, 0, 0, 0].tolist())
+    for epoch in range(3):
+        epoch_pixels = [p for batch in seen[3 * epoch : 3 * epoch + 3] for p in batch]
+        assert sorted(epoch_pixels) == pixels
+
+
+def test_explicit_steps_per_epoch_and_unknown_sizes_are_left_to_keras():
+    model = tiny_model()
+    model.compile(optimizer=ks.optimizers.LARS(0.1))
+    unknown = tf.data.Dataset.from_tensor_slices(tiny_images(8)).filter(
+        lambda image: True
+    )
+    model.fit(unknown.batch(4), epochs=2, verbose=0)
+    assert int(model.optimizer.iterations) == 4
+    model.fit(
+        tf.data.Dataset.from_tensor_slices(tiny_images(8)).batch(4).repeat(),
+        steps_per_epoch=1,
+        epochs=2,
+        verbose=0,
+    )
+    assert int(model.optimizer.iterations) == 6
+
+
+def test_numpy_images_also_go_through_one_iterator(monkeypatch):
+    handed_to_keras = []
+    keras_fit = keras.Model.fit
+
+    def spy(self, x=None, y=None, *args, **kwargs):
+        handed_to_keras.append((int(x.cardinality()), kwargs.get("steps_per_epoch")))
+        return keras_fit(self, x, y, *args, **kwargs)
+
+    monkeypatch.setattr(keras.Model, "fit", spy)
+    model = tiny_model()
+    model.compile(optimizer=ks.optimizers.LARS(0.1))
+    model.fit(tiny_images(8), batch_size=4, epochs=2, verbose=0)
+    assert handed_to_keras == [(tf.data.INFINITE_CARDINALITY, 2)]
+    assert int(model.optimizer.iterations) == 4
