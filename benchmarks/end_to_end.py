@@ -13,7 +13,12 @@ step), default `verbose` off. Printed per configuration:
 - fit: views/s over epochs 2..N (epoch wall time, everything `fit` does);
 - step: views/s of the median step over the same epochs (time between a
   batch's begin and end callbacks: the step alone);
-- fit / step: the share of the step rate that `fit` keeps.
+- fit / step: the share of the step rate that `fit` keeps;
+- after fit: seconds from the last epoch's end until `fit` returns.
+
+The child processes start without `TF_ENABLE_ONEDNN_OPTS`, as a fresh shell
+does: what turns oneDNN on is the installed start-up file (setup.py) or the
+import order.
 """
 
 import argparse
@@ -43,7 +48,8 @@ WORKER = textwrap.dedent(
         def on_epoch_begin(self, epoch, logs=None):
             self.epoch_start = time.perf_counter()
         def on_epoch_end(self, epoch, logs=None):
-            self.epochs.append(time.perf_counter() - self.epoch_start)
+            self.last_epoch_end = time.perf_counter()
+            self.epochs.append(self.last_epoch_end - self.epoch_start)
         def on_train_batch_begin(self, batch, logs=None):
             self.step_start = time.perf_counter()
         def on_train_batch_end(self, batch, logs=None):
@@ -64,13 +70,15 @@ WORKER = textwrap.dedent(
     start = time.perf_counter()
     model.fit(dataset, epochs=epochs, verbose=0, callbacks=[timer], shuffle=False)
     total = time.perf_counter() - start
+    after_fit = time.perf_counter() - timer.last_epoch_end
     later = [s for epoch, s in timer.steps if epoch >= 1]
     print(json.dumps({
         "first_epoch_s": timer.epochs[0],
         "fit_views_s": 2 * batch * steps * (epochs - 1) / sum(timer.epochs[1:]),
         "step_views_s": 2 * batch / float(np.median(later)),
         "total_s": total,
-        "onednn": ks.backend.onednn_missed() is False,
+        "after_fit_s": after_fit,
+        "onednn": ks.backend.onednn_enabled(),
     }))
     """
 )
@@ -119,14 +127,16 @@ def main():
     )
     print(
         f"{'width':>5} | {'import order':<19} | {'oneDNN':>6} | {'1st epoch s':>11} | "
-        f"{'fit views/s':>11} | {'step views/s':>12} | {'fit/step':>8}"
+        f"{'fit views/s':>11} | {'step views/s':>12} | {'fit/step':>8} | "
+        f"{'after fit s':>11}"
     )
-    print("-" * 91)
+    print("-" * 105)
     for width, order, r in rows:
         print(
             f"{width:>5} | {order:<19} | {str(r['onednn']):>6} | "
             f"{r['first_epoch_s']:>11.1f} | {r['fit_views_s']:>11.1f} | "
-            f"{r['step_views_s']:>12.1f} | {r['fit_views_s'] / r['step_views_s']:>8.0%}"
+            f"{r['step_views_s']:>12.1f} | {r['fit_views_s'] / r['step_views_s']:>8.0%} | "
+            f"{r['after_fit_s']:>11.1f}"
         )
 
 
