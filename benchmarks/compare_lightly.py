@@ -62,7 +62,7 @@ def plan_steps(budget_s, step_s):
 
 
 # --------------------------------------------------------------- keras-simclr
-def keras_worker(args, data, out):
+def keras_worker(args, data):
     import keras
     import tensorflow as tf
 
@@ -116,7 +116,7 @@ def keras_worker(args, data, out):
 
 
 # -------------------------------------------------------------------- lightly
-def lightly_worker(args, data, out):
+def lightly_worker(args, data):
     import torch
     import torchvision.transforms as T
     from lightly.loss import NTXentLoss
@@ -238,7 +238,7 @@ def probe_accuracy(features, labels, features_test, labels_test):
 def worker(args):
     data = np.load(args.split)
     run = keras_worker if args.worker == "keras-simclr" else lightly_worker
-    features, features_test, steps, wall, times, planned = run(args, data, args.out)
+    features, features_test, steps, wall, times, planned = run(args, data)
     np.savez(args.out, features=features, features_test=features_test)
     with open(args.out + ".json", "w") as file:
         json.dump(

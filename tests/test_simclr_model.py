@@ -296,20 +296,27 @@ def test_exported_encoder_carries_its_input_scaling(tmp_path):
     )
 
 
+def _what_keras_fit_receives(monkeypatch):
+    """(data, steps_per_epoch) of each call SimCLRModel.fit makes to Keras's fit."""
+    received = []
+    keras_fit = keras.Model.fit
+
+    def spy(self, x=None, y=None, *args, **kwargs):
+        received.append((x, kwargs.get("steps_per_epoch")))
+        return keras_fit(self, x, y, *args, **kwargs)
+
+    monkeypatch.setattr(keras.Model, "fit", spy)
+    return received
+
+
 def test_a_finite_dataset_is_read_through_one_iterator_for_all_epochs(monkeypatch):
     # Keras makes a new iterator per epoch, and TensorFlow deletes the old
     # one only when its autotuning thread wakes (seconds): fit hands Keras the
     # dataset repeated, with steps_per_epoch. Each epoch still sees every
     # image once.
     images = tiny_images(12)
-    seen, handed_to_keras = [], []
-    keras_fit = keras.Model.fit
-
-    def spy(self, x=None, y=None, *args, **kwargs):
-        handed_to_keras.append((int(x.cardinality()), kwargs.get("steps_per_epoch")))
-        return keras_fit(self, x, y, *args, **kwargs)
-
-    monkeypatch.setattr(keras.Model, "fit", spy)
+    seen = []
+    handed_to_keras = _what_keras_fit_receives(monkeypatch)
 
     def generate():
         yield from images
@@ -333,7 +340,9 @@ def test_a_finite_dataset_is_read_through_one_iterator_for_all_epochs(monkeypatc
     history = model.fit(dataset, epochs=3, verbose=0)
     assert len(history.history["loss"]) == 3
     assert int(model.optimizer.iterations) == 9
-    assert handed_to_keras == [(tf.data.INFINITE_CARDINALITY, 3)]
+    assert [(int(x.cardinality()), steps) for x, steps in handed_to_keras] == [
+        (tf.data.INFINITE_CARDINALITY, 3)
+    ]
     pixels = sorted(images[:, 0, 0, 0].tolist())
     for epoch in range(3):
         epoch_pixels = [p for batch in seen[3 * epoch : 3 * epoch + 3] for p in batch]
@@ -341,14 +350,7 @@ def test_a_finite_dataset_is_read_through_one_iterator_for_all_epochs(monkeypatc
 
 
 def test_explicit_steps_per_epoch_and_unknown_sizes_are_left_to_keras(monkeypatch):
-    handed_to_keras = []
-    keras_fit = keras.Model.fit
-
-    def spy(self, x=None, y=None, *args, **kwargs):
-        handed_to_keras.append((x, kwargs.get("steps_per_epoch")))
-        return keras_fit(self, x, y, *args, **kwargs)
-
-    monkeypatch.setattr(keras.Model, "fit", spy)
+    handed_to_keras = _what_keras_fit_receives(monkeypatch)
     model = tiny_model()
     model.compile(optimizer=ks.optimizers.LARS(0.1))
     images = tf.data.Dataset.from_tensor_slices(tiny_images(8))
@@ -360,16 +362,11 @@ def test_explicit_steps_per_epoch_and_unknown_sizes_are_left_to_keras(monkeypatc
 
 
 def test_numpy_images_also_go_through_one_iterator(monkeypatch):
-    handed_to_keras = []
-    keras_fit = keras.Model.fit
-
-    def spy(self, x=None, y=None, *args, **kwargs):
-        handed_to_keras.append((int(x.cardinality()), kwargs.get("steps_per_epoch")))
-        return keras_fit(self, x, y, *args, **kwargs)
-
-    monkeypatch.setattr(keras.Model, "fit", spy)
+    handed_to_keras = _what_keras_fit_receives(monkeypatch)
     model = tiny_model()
     model.compile(optimizer=ks.optimizers.LARS(0.1))
     model.fit(tiny_images(8), batch_size=4, epochs=2, verbose=0)
-    assert handed_to_keras == [(tf.data.INFINITE_CARDINALITY, 2)]
+    assert [(int(x.cardinality()), steps) for x, steps in handed_to_keras] == [
+        (tf.data.INFINITE_CARDINALITY, 2)
+    ]
     assert int(model.optimizer.iterations) == 4
