@@ -2,25 +2,26 @@
 
 import keras_simclr as ks
 
-Modules import one way: `layers, losses, optimizers, distribute` ← `models` ←
-`simclr_model` (the task) ← `evaluation`, `recipes`, `datasets`, `visualize`
-← `cli`.
+Modules import one way: `layers, losses, optimizers, distribute, datasets`
+← `models` ← `simclr_model` (the task) ← `evaluation`, `recipes` ←
+`visualize` ← `cli`.
 
 Importing the package registers every class with Keras (so
-`keras.models.load_model` finds them) and sets the TensorFlow backend
-(`backend.py`). Only the `keras-simclr` console script defers these imports
-until its arguments are parsed, so that `keras-simclr --help` answers without
-loading TensorFlow.
+`keras.models.load_model` finds them). It honours the user's Keras backend
+(`KERAS_BACKEND` or keras.json) and sets nothing but `TF_ENABLE_ONEDNN_OPTS`
+in its own process (`backend.py`). Only the `keras-simclr` console script
+defers these imports until its arguments are parsed, so that `keras-simclr
+--help` answers without loading TensorFlow.
 """
 
 import importlib
 import os
 import sys
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 _MODULES = (
-    "backend",  # first: selects the TensorFlow backend
+    "backend",  # first: TF_ENABLE_ONEDNN_OPTS before TensorFlow loads
     "callbacks",
     "datasets",
     "distribute",

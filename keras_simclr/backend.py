@@ -1,57 +1,65 @@
-"""Backend set-up shared by every module.
+"""What keras-simclr asks of the Keras backend, and TensorFlow's CPU kernels.
 
-keras-simclr's training step, distribution and data pipelines are written for
-TensorFlow, so the package selects the TensorFlow backend when the user has not
-chosen one (`KERAS_BACKEND`), and refuses clearly when another backend is
-already active.
+The backend is the user's choice (`KERAS_BACKEND` or `~/.keras/keras.json`;
+Keras's own default when unset): keras-simclr never sets it. The model's math
+goes through `keras.ops`; TensorFlow-only code (the `tf.distribute` gather,
+TensorFlow's fused BatchNorm kernel, run-time value checks inside a graph)
+asks `is_tensorflow()` first. `tf.data` is the input engine on every backend,
+as in Keras itself.
 
-oneDNN: TensorFlow's CPU wheels ship oneDNN kernels but leave them off on most
-x86 CPUs; they make ResNet training about 2.4x faster end to end on CPU
+oneDNN: TensorFlow's CPU wheels ship oneDNN kernels but leave them off on
+most x86 CPUs (TensorFlow turns them on by itself only on CPUs with AVX-512
+VNNI or AMX); they make ResNet training on CPU about 2.4x faster end to end
 (benchmarks/end_to_end.py). TensorFlow reads `TF_ENABLE_ONEDNN_OPTS` once,
-while it loads, so a library imported after TensorFlow cannot turn them on.
-Two things set it before TensorFlow loads:
-
-- the installed start-up file `keras_simclr_onednn.pth` (written by setup.py):
-  every interpreter of the environment sets `TF_ENABLE_ONEDNN_OPTS=1` on
-  x86-64 when it is unset, whatever the script imports first;
-- `import keras_simclr` sets it too when TensorFlow is not imported yet (for
-  a source checkout on `PYTHONPATH`, where no start-up file runs).
-
-`TF_ENABLE_ONEDNN_OPTS=0` opts out of both. When TensorFlow still loaded with
-the kernels off and the variable unset, `SimCLRModel` warns once on CPU-only
-machines. Process-wide effects of `import keras_simclr` are only these two
-variables; the user's TensorFlow log level is never changed.
+while it loads, so only a process that sets it before TensorFlow loads gets
+them. `import keras_simclr` sets it to 1 in its own process when TensorFlow
+is not loaded yet and the variable is unset (x86-64 only); the `keras-simclr`
+command does the same. Nothing else changes: no start-up file, no other
+process. When TensorFlow was loaded first with the kernels off on a CPU-only
+x86 machine and the TensorFlow backend trains, `SimCLRModel` warns once with
+the cost and the fix.
 """
 
 import os
+import platform
 import sys
 import warnings
 
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-# Decided before anything imports TensorFlow below.
+# Decided at import, before this package loads TensorFlow.
 TENSORFLOW_IMPORTED_FIRST = "tensorflow" in sys.modules
 ONEDNN_SET_BY_USER = "TF_ENABLE_ONEDNN_OPTS" in os.environ
-if not TENSORFLOW_IMPORTED_FIRST:
-    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+X86_64 = platform.machine().lower() in ("x86_64", "amd64")
+
+
+def enable_onednn_before_tensorflow_loads():
+    """Sets `TF_ENABLE_ONEDNN_OPTS=1` if TensorFlow is not loaded and it is unset.
+
+    Only on x86-64 (elsewhere the variable does not select faster kernels);
+    a value the user set, `0` included, is kept. Returns whether it set it.
+    """
+    if "tensorflow" in sys.modules or "TF_ENABLE_ONEDNN_OPTS" in os.environ:
+        return False
+    if not X86_64:
+        return False
+    os.environ["TF_ENABLE_ONEDNN_OPTS"] = "1"
+    return True
+
+
+enable_onednn_before_tensorflow_loads()
 
 import keras  # noqa: E402
 
 _warned_about_cpu_kernels = False
 
 
-def require_tensorflow_backend(what):
-    """Raises a clear error when Keras runs on a backend other than TensorFlow.
+def name():
+    """The active Keras backend's name ("tensorflow", "jax", "torch", ...)."""
+    return keras.backend.backend()
 
-    Args:
-        what: the feature that needs TensorFlow, for the message.
-    """
-    if keras.backend.backend() != "tensorflow":
-        raise RuntimeError(
-            f"{what} needs the TensorFlow Keras backend (tf.distribute, tf.data "
-            f"and the TensorFlow train_step). Received: KERAS_BACKEND="
-            f"{keras.backend.backend()!r}. Set KERAS_BACKEND=tensorflow before "
-            "importing keras."
-        )
+
+def is_tensorflow():
+    """Whether Keras runs on the TensorFlow backend (tf.distribute, graph checks)."""
+    return keras.backend.backend() == "tensorflow"
 
 
 def onednn_enabled():
@@ -73,37 +81,39 @@ def onednn_enabled():
     return bool(_pywrap_util_port.IsMklEnabled())
 
 
-def onednn_missed():
-    """True when TensorFlow loaded before anything set `TF_ENABLE_ONEDNN_OPTS`.
+def cpu_kernels_are_slow():
+    """True when CPU training on TensorFlow runs without oneDNN and could have it.
 
-    That happens when the start-up file did not run (a source checkout on
-    `PYTHONPATH`, `python -S`) and the script imported TensorFlow first:
-    TensorFlow then runs with its oneDNN CPU kernels off (its CPU wheel's
-    default), and this process cannot turn them on any more.
+    That is: the TensorFlow backend, an x86-64 CPU, no GPU, the kernels
+    really off (asked of TensorFlow), and the user did not opt out with
+    `TF_ENABLE_ONEDNN_OPTS=0`.
     """
-    return TENSORFLOW_IMPORTED_FIRST and not ONEDNN_SET_BY_USER
-
-
-def warn_once_if_cpu_kernels_are_slow():
-    """Warns once per process when oneDNN was missed on a CPU-only machine."""
-    global _warned_about_cpu_kernels
-    if _warned_about_cpu_kernels or not onednn_missed():
-        return
+    if not (is_tensorflow() and X86_64):
+        return False
+    if os.environ.get("TF_ENABLE_ONEDNN_OPTS", "").strip() in ("0", "false"):
+        return False
     import tensorflow as tf
 
     if tf.config.list_physical_devices("GPU"):
+        return False
+    return not onednn_enabled()
+
+
+def warn_once_if_cpu_kernels_are_slow():
+    """Warns once per process when CPU training runs without oneDNN."""
+    global _warned_about_cpu_kernels
+    if _warned_about_cpu_kernels or not cpu_kernels_are_slow():
         return
     _warned_about_cpu_kernels = True
     warnings.warn(
         "TensorFlow loaded before TF_ENABLE_ONEDNN_OPTS was set (it was imported "
-        "before keras_simclr, and keras-simclr's start-up file "
-        "keras_simclr_onednn.pth did not run: a source tree on PYTHONPATH, or "
-        "python -S), so its oneDNN CPU kernels are off and CPU training runs "
-        "about 2.4x slower (fit end to end: 189 vs 460 views/s, ResNet-18 x0.25, "
-        "2 cores; benchmarks/end_to_end.py). Install the package (pip install "
-        "keras-simclr, or pip install -e . in a source tree), import "
-        "keras_simclr first, or start Python with TF_ENABLE_ONEDNN_OPTS=1 (set "
-        "it to 0 to silence this warning).",
+        "before keras_simclr), so its oneDNN CPU kernels are off and CPU "
+        "training runs about 2.4x slower (fit end to end: 189 vs 460 views/s, "
+        "ResNet-18 x0.25, 2 cores; benchmarks/end_to_end.py). Fix: import "
+        "keras_simclr before tensorflow and keras, or set TF_ENABLE_ONEDNN_OPTS=1 "
+        "in the environment (the venv's bin/activate, `conda env config vars set "
+        "TF_ENABLE_ONEDNN_OPTS=1`, or `ENV TF_ENABLE_ONEDNN_OPTS=1` in a "
+        "Dockerfile). Set it to 0 to keep the kernels off without this warning.",
         RuntimeWarning,
         stacklevel=3,
     )

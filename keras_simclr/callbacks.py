@@ -1,6 +1,7 @@
 """Callbacks that make training failures loud and early."""
 
 import json
+import logging
 import math
 import os
 import shutil
@@ -114,6 +115,14 @@ class AtomicBackupAndRestore(keras.callbacks.Callback):
             ) from error
         self.restored_epoch = epoch
         self.model._initial_epoch = epoch  # how keras' BackupAndRestore resumes
+        epochs = (self.params or {}).get("epochs")
+        if epochs is not None and epoch >= epochs:
+            logging.getLogger("keras_simclr").warning(
+                "keras-simclr: the checkpoint restored is at epoch %d, at or past "
+                "epochs=%d: nothing was left to train.",
+                epoch,
+                epochs,
+            )
 
     def on_epoch_end(self, epoch, logs=None):
         os.makedirs(self.backup_dir, exist_ok=True)

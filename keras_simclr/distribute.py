@@ -1,6 +1,20 @@
-"""Cross-replica helpers for `tf.distribute` (the one place TensorFlow is the point)."""
+"""Cross-replica helpers for `tf.distribute` (the one place TensorFlow is the point).
 
+On the JAX and PyTorch backends there are no replicas in this sense: under
+`keras.distribution.DataParallel` (JAX) the step sees the global batch as one
+array, and the compiler inserts the collectives. There, `num_replicas()` is 1
+and `cross_replica_concat` returns its input.
+"""
+
+import keras
 import tensorflow as tf
+
+
+def _replica_context():
+    """The `tf.distribute` replica context, or None (also on other backends)."""
+    if keras.backend.backend() != "tensorflow":
+        return None
+    return tf.distribute.get_replica_context()
 
 
 def cross_replica_concat(tensor):
@@ -18,7 +32,7 @@ def cross_replica_concat(tensor):
         `(gathered, offset)`: the `(R * n, ...)` global tensor and the index of
         this replica's first row in it.
     """
-    context = tf.distribute.get_replica_context()
+    context = _replica_context()
     if context is None or context.num_replicas_in_sync == 1:
         return tensor, 0
     local_rows = tf.shape(tensor)[0]
@@ -42,8 +56,26 @@ def cross_replica_concat(tensor):
 
 
 def num_replicas():
-    """Number of replicas of the strategy in scope (1 without a strategy)."""
+    """Number of replicas of the strategy in scope (1 without a strategy).
+
+    Always 1 off the TensorFlow backend: the JAX step holds the global batch.
+    """
+    if keras.backend.backend() != "tensorflow":
+        return 1
     return tf.distribute.get_strategy().num_replicas_in_sync
+
+
+def replicas_in_sync():
+    """Replicas of the replica context this runs in (1 outside `strategy.run`)."""
+    context = _replica_context()
+    return 1 if context is None else context.num_replicas_in_sync
+
+
+def is_multi_worker():
+    """Whether a `MultiWorkerMirroredStrategy` is in scope (TensorFlow only)."""
+    return keras.backend.backend() == "tensorflow" and isinstance(
+        tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy
+    )
 
 
 STRATEGIES = ("default", "mirrored", "multi-worker", "tpu")

@@ -13,7 +13,7 @@ one place. Bypass it by composing the blocks yourself.
 """
 
 from keras_simclr.layers import ProjectionHead, SimCLRAugmentation
-from keras_simclr.layers.simclr_augmentation import SMALL_IMAGE_SIDE, paper_settings
+from keras_simclr.layers.simclr_augmentation import SMALL_IMAGE_SIDE
 from keras_simclr.models import ResNetBackbone
 from keras_simclr.optimizers import LARS, WarmupCosineDecay, scaled_learning_rate
 from keras_simclr.simclr_model import SimCLRModel
@@ -54,8 +54,7 @@ def augmentation(image_size, seed=None, **overrides):
         >>> augmentation(32).blur_rate, augmentation(224).blur_rate
         (0.0, 0.5)
     """
-    settings = {**paper_settings(image_size), **overrides}
-    return SimCLRAugmentation(image_size, seed=seed, **settings)
+    return SimCLRAugmentation.for_image_size(image_size, seed=seed, **overrides)
 
 
 def backbone(

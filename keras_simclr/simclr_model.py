@@ -1,20 +1,13 @@
 """SimCLRModel: the task that composes encoder, head, augmentation and loss."""
 
-import logging
-import warnings
-
 import keras
 import numpy as np
-import tensorflow as tf
 from keras import ops
 
-from keras_simclr.backend import (
-    require_tensorflow_backend,
-    warn_once_if_cpu_kernels_are_slow,
-)
-from keras_simclr.distribute import num_replicas
+from keras_simclr import backend
+from keras_simclr.datasets.pretraining import pretraining_data
+from keras_simclr.distribute import is_multi_worker, num_replicas
 from keras_simclr.layers import ProjectionHead, SimCLRAugmentation
-from keras_simclr.layers.simclr_augmentation import paper_settings
 from keras_simclr.losses import (
     NTXent,
     check_temperature,
@@ -24,10 +17,6 @@ from keras_simclr.losses import (
 )
 from keras_simclr.models.encoder import pooled_encoder
 from keras_simclr.optimizers import LARS
-
-
-def _default_augmentation(image_size):
-    return SimCLRAugmentation(image_size, **paper_settings(image_size))
 
 
 def _fixed_image_size(encoder):
@@ -40,110 +29,16 @@ def _fixed_image_size(encoder):
     return None
 
 
-def _unpack(data):
-    """`(images, labels)`; `images` is a `(views_a, views_b)` pair for data
-    from `datasets.image_files(mode="pretrain")`."""
-    if isinstance(data, dict):
-        raise ValueError(
-            "SimCLRModel expects batches of images, (images, labels) or "
-            f"(views_a, views_b); received a dict with keys {sorted(data)}. Map "
-            "the dataset first, e.g. dataset.map(lambda e: e['image'])."
-        )
-    images, labels, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-    if sample_weight is not None:
-        raise ValueError(
-            "SimCLRModel does not take sample weights: NT-Xent compares every "
-            "image of a batch with all the others, so an image cannot be "
-            "weighted out. Filter the images instead."
-        )
-    if isinstance(images, (tuple, list)):
-        if len(images) != 2:
-            raise ValueError(
-                "SimCLRModel expects images, or pairs (views_a, views_b) of "
-                f"views. Received a tuple of {len(images)} tensors."
-            )
-        return tuple(images), labels
-    if labels is not None and len(labels.shape) == 4:  # (views_a, views_b)
-        return (images, labels), None
-    if len(images.shape) == 3:
-        raise ValueError(
-            f"SimCLRModel.fit received single images of shape {tuple(images.shape)}, "
-            "not batches: batch the dataset (dataset.batch(256, "
-            "drop_remainder=True))."
-        )
-    return images, labels
-
-
-def _full_batches(x, y, kwargs):
-    """Numpy images → a dataset of full batches (pops batch_size, shuffle).
-
-    A last partial batch is left out of each epoch (said once): a batch of
-    one image has no negatives, and under a strategy it cannot be split over
-    the replicas. As a dataset, the arrays then go through one iterator for
-    all epochs (`_one_iterator_for_all_epochs`). `validation_split` needs
-    Keras's own array handling, so arrays with it are left to Keras.
-    """
-    if not isinstance(x, np.ndarray) or x.ndim != 4 or kwargs.get("validation_split"):
+def _split_validation(x, y, kwargs):
+    """Numpy `validation_split`: the last share of the arrays, as Keras does."""
+    fraction = kwargs.pop("validation_split", None)
+    if not fraction:
         return x, y
-    batch_size = kwargs.get("batch_size") or 32
-    left_over = len(x) % batch_size
-    if len(x) < batch_size:
-        raise ValueError(
-            f"SimCLRModel.fit received {len(x)} images, fewer than one batch of "
-            f"batch_size={batch_size}: NT-Xent compares the images of a full "
-            "batch. Lower batch_size."
-        )
-    kwargs.pop("batch_size", None)
-    shuffle = kwargs.pop("shuffle", True)
-    if left_over:
-        logging.getLogger("keras_simclr").warning(
-            "keras-simclr: %d images do not fill the last batch of %d; that "
-            "partial batch is left out of each epoch (the images are reshuffled "
-            "each epoch, so every image is still seen).",
-            left_over,
-            batch_size,
-        )
-    dataset = tf.data.Dataset.from_tensor_slices(x if y is None else (x, y))
-    if shuffle:
-        dataset = dataset.shuffle(len(x), reshuffle_each_iteration=True)
-    return dataset.batch(batch_size, drop_remainder=True), None
-
-
-def _one_iterator_for_all_epochs(x, kwargs):
-    """A dataset of known size → repeated, with `steps_per_epoch` = its size.
-
-    Why: Keras makes a new iterator of a finite dataset every epoch, and
-    TensorFlow (2.21) deletes the old one only after its tf.data autotuning
-    thread wakes up: a pause of 0.5-30 s before each epoch's first step,
-    growing with the autotuning period (fit kept 53% of the step rate end to
-    end; benchmarks/end_to_end.py). Repeated, one iterator serves every
-    epoch; each epoch reshuffles and sees the same batches as before.
-
-    keras-simclr's image readers (unknown size: undecodable files are
-    skipped) count an epoch as `num_files // batch_size` steps; when files
-    are skipped, an epoch ends a few batches into the next pass. An explicit
-    `steps_per_epoch`, and other datasets of unknown size, are left to Keras.
-    """
-    if not isinstance(x, tf.data.Dataset) or kwargs.get("steps_per_epoch"):
-        return x
-    batches = int(x.cardinality())
-    if (
-        batches == tf.data.UNKNOWN_CARDINALITY
-        and getattr(x, "mode", None) == "pretrain"
-    ):
-        batches = (getattr(x, "num_files", None) or 0) // x.batch_size
-    if batches <= 0:  # unknown, infinite or empty
-        return x
-    kwargs["steps_per_epoch"] = batches
-    return x.repeat()
-
-
-def _check_finite(images):
-    if images.dtype.is_floating:
-        images = tf.debugging.assert_all_finite(
-            images, "The input images contain NaN or inf values."
-        )
-    return images
+    if not isinstance(x, np.ndarray):
+        raise ValueError("`validation_split` is only supported for numpy images.")
+    cut = int(len(x) * (1 - fraction))
+    kwargs["validation_data"] = x[cut:] if y is None else (x[cut:], y[cut:])
+    return x[:cut], None if y is None else y[:cut]
 
 
 @keras.saving.register_keras_serializable(package="keras_simclr")
@@ -154,7 +49,16 @@ class SimCLRModel(keras.Model):
     augmented views of every image, encodes BOTH views in one forward pass (so
     BatchNormalization sees both — use `synchronized_batch_norm=True` on the
     backbone for global BN across replicas), projects them, and minimises
-    NT-Xent with negatives gathered from all replicas.
+    NT-Xent over the global batch: under a `tf.distribute` strategy the
+    negatives are gathered from all replicas; on JAX under
+    `keras.distribution.DataParallel` the global batch is one array, so the
+    loss and BatchNorm statistics are global by construction.
+
+    The step is Keras's own for each backend (TensorFlow, JAX, PyTorch): in
+    training, `call` receives the model's input form (`{"images": ...}` or
+    `{"views_a": ..., "views_b": ...}`, see `datasets.pretraining_data`) and
+    returns both views' features and projections; `compute_loss` turns them
+    into NT-Xent (plus the online probe's loss).
 
     `fit` logs `loss` (NT-Xent), `contrastive_accuracy` (how often the positive
     is the top-1 of the 2N−1 candidates) and, with `probe_classes` and labelled
@@ -202,8 +106,7 @@ class SimCLRModel(keras.Model):
         probe_classes=None,
         **kwargs,
     ):
-        require_tensorflow_backend("SimCLRModel")
-        warn_once_if_cpu_kernels_are_slow()
+        backend.warn_once_if_cpu_kernels_are_slow()
         check_temperature(temperature)
         if probe_classes is not None and (
             int(probe_classes) != probe_classes or probe_classes < 2
@@ -218,7 +121,9 @@ class SimCLRModel(keras.Model):
         self.encoder = pooled_encoder(encoder)
         self.projection_head = projection_head or ProjectionHead()
         if augmentation is None and _fixed_image_size(self.encoder):
-            augmentation = _default_augmentation(_fixed_image_size(self.encoder))
+            augmentation = SimCLRAugmentation.for_image_size(
+                _fixed_image_size(self.encoder)
+            )
         self.augmentation = augmentation  # else built from the images' size
         self.probe = (
             keras.layers.Dense(probe_classes, name="probe") if probe_classes else None
@@ -240,7 +145,14 @@ class SimCLRModel(keras.Model):
             self.build((None, None, None, 3))
 
     def build(self, input_shape):
-        """Builds every sub-layer, so the optimizer sees all variables."""
+        """Builds every sub-layer, so the optimizer sees all variables.
+
+        Args:
+            input_shape: of images `(B, H, W, C)`, or the model's input form
+                (a dict of such shapes).
+        """
+        if isinstance(input_shape, dict):
+            input_shape = input_shape.get("images") or input_shape["views_a"]
         if self.augmentation is None:
             height, width = input_shape[1], input_shape[2]
             if height is None or width is None:
@@ -249,7 +161,7 @@ class SimCLRModel(keras.Model):
                     "fixed input size and the images' size is unknown. Pass "
                     "`augmentation=ks.layers.SimCLRAugmentation(image_size)`."
                 )
-            self.augmentation = _default_augmentation(min(height, width))
+            self.augmentation = SimCLRAugmentation.for_image_size(min(height, width))
         size = self.augmentation.image_size
         views = keras.KerasTensor((None, size, size, 3))
         features = self.encoder(views)  # builds the encoder, (B, D)
@@ -263,7 +175,7 @@ class SimCLRModel(keras.Model):
 
         Args:
             optimizer: defaults to `LARS(0.3)` (SimCLR's 0.3 × B/256 at B=256);
-                prefer `LARS(WarmupCosineDecay(scaled_learning_rate(...)))`.
+                prefer `ks.recipes.pretraining_optimizer(batch_size, steps)`.
             loss: a loss called as `loss(projections_a, projections_b)`.
                 Defaults to `NTXent(self.temperature)`.
             **kwargs: passed to `keras.Model.compile` (e.g. `jit_compile`).
@@ -279,61 +191,79 @@ class SimCLRModel(keras.Model):
                 f"ks.losses.NTXent(temperature=0.2), or None. Received: loss={loss!r}"
             )
         # Kept out of Keras's compiled-loss machinery, which would call it as
-        # loss(labels, h); the training step calls it on the projections.
+        # loss(labels, predictions); `compute_loss` calls it on the projections.
         self.contrastive_loss = loss
         super().compile(optimizer=optimizer, **kwargs)
 
-    def fit(self, x=None, y=None, *args, **kwargs):
-        """`keras.Model.fit`, with full batches and a report of skipped files.
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, **kwargs):
+        """`keras.Model.fit` on any input `datasets.pretraining_data` takes.
 
-        Numpy images whose count is not a multiple of `batch_size` are batched
-        with the last partial batch left out of each epoch (said once): a
-        last batch of one image has no negatives, and under a strategy it
-        cannot be split over the replicas. Image-file datasets log the files
-        they could not decode.
+        Numpy images are batched with the last partial batch left out of each
+        epoch (said once); datasets of known size are read through one
+        iterator for all epochs; the files a photo reader skipped are logged
+        once, after training. `validation_data` goes through the same
+        adaptation.
         """
         if kwargs.get("sample_weight") is not None:
             raise ValueError(
-                "SimCLRModel does not take sample weights (NT-Xent compares "
-                "every image of a batch with all the others)."
+                "SimCLRModel does not take sample weights: NT-Xent compares every "
+                "image of a batch with all the others, so an image cannot be "
+                "weighted out. Filter the images instead."
             )
-        x, y = _full_batches(x, y, kwargs)
-        data = _one_iterator_for_all_epochs(x, kwargs)
-        with warnings.catch_warnings():
-            if getattr(x, "num_files", None) is not None:
-                # An image-file dataset's size is known only after its first
-                # pass (undecodable files are skipped); Keras warns at the end
-                # of that pass, although nothing is wrong.
-                warnings.filterwarnings("ignore", "Your input ran out of data")
-            history = super().fit(data, y, *args, **kwargs)
-        skipped_files = getattr(x, "skipped_files", None)
-        skipped = skipped_files() if callable(skipped_files) else []
-        if skipped:
-            logging.getLogger("keras_simclr").warning(
-                "keras-simclr: %d file(s) could not be decoded and were skipped: %s",
-                len(skipped),
-                ", ".join(skipped[:20]) + (" ..." if len(skipped) > 20 else ""),
+        x, y = _split_validation(x, y, kwargs)
+        data = pretraining_data(
+            x,
+            y,
+            batch_size=batch_size,
+            shuffle=kwargs.pop("shuffle", True),
+            steps_per_epoch=kwargs.get("steps_per_epoch"),
+        )
+        kwargs["steps_per_epoch"] = data.steps_per_epoch
+        if not backend.is_tensorflow():
+            # A jitted JAX (or PyTorch) step cannot raise: the value-range and
+            # NaN checks run in the input pipeline instead.
+            data.dataset = data.dataset.map(self._checked)
+        if kwargs.get("validation_data") is not None:
+            validation = self._evaluation_data(
+                kwargs["validation_data"], batch_size, kwargs.get("validation_steps")
             )
-        restored = [
-            getattr(callback, "restored_epoch", 0)
+            kwargs["validation_data"] = validation.dataset
+            kwargs["validation_steps"] = validation.steps_per_epoch
+        # The data shuffles itself: `shuffle=False` keeps Keras from warning
+        # that it cannot shuffle a dataset.
+        history = super().fit(data.dataset, epochs=epochs, shuffle=False, **kwargs)
+        data.report_skipped_files()
+        if not history.history.get("loss") and not any(
+            getattr(callback, "restored_epoch", 0) >= epochs
             for callback in kwargs.get("callbacks") or []
-        ]
-        if not history.history.get("loss") and max(restored, default=0) >= kwargs.get(
-            "epochs", 1
         ):
-            logging.getLogger("keras_simclr").warning(
-                "keras-simclr: the checkpoint restored is at epoch %d, at or past "
-                "epochs=%d: nothing was left to train.",
-                max(restored),
-                kwargs.get("epochs", 1),
-            )
-            return history
-        if not history.history.get("loss"):
             raise ValueError(
                 "The training data produced no batch: the dataset is empty (or "
                 "smaller than one batch with drop_remainder=True)."
             )
         return history
+
+    def evaluate(self, x=None, y=None, batch_size=None, steps=None, **kwargs):
+        """NT-Xent and contrastive accuracy on random views of `x` (no update).
+
+        Takes what `fit` takes. BatchNorm runs in inference mode; the views
+        are random, as in training.
+        """
+        data = self._evaluation_data(x if y is None else (x, y), batch_size, steps)
+        return super().evaluate(data.dataset, steps=data.steps_per_epoch, **kwargs)
+
+    def _checked(self, inputs, *labels):
+        check = self.augmentation.check_values
+        return ({key: check(value) for key, value in inputs.items()}, *labels)
+
+    @staticmethod
+    def _evaluation_data(data, batch_size, steps):
+        x, y = data if isinstance(data, tuple) and len(data) == 2 else (data, None)
+        if not isinstance(x, np.ndarray):
+            x, y = data, None
+        return pretraining_data(
+            x, y, batch_size=batch_size, shuffle=False, steps_per_epoch=steps
+        )
 
     def get_compile_config(self):
         config = super().get_compile_config()
@@ -354,12 +284,82 @@ class SimCLRModel(keras.Model):
             metrics += [self.probe_loss_tracker, self.probe_accuracy_tracker]
         return metrics
 
-    def call(self, images, training=False):
-        images = ops.convert_to_tensor(images)
+    def call(self, inputs, training=False):
+        """h of images; in a training or test step, both views' outputs.
+
+        Args:
+            inputs: images `(B, H, W, C)` (or one `(H, W, C)`) in the
+                augmentation's `value_range`; or the model's input form
+                `{"images": ...}` / `{"views_a": ..., "views_b": ...}`.
+            training: bool, BatchNorm's mode.
+
+        Returns:
+            For images, h `(B, D)` of the central resized image. For the
+            input form, `{"features": (2B, D), "projections": (2B, d)}` of
+            two random views (view a rows first).
+        """
+        if isinstance(inputs, dict):
+            return self._two_views(inputs, training)
+        images = ops.convert_to_tensor(inputs)
         if len(images.shape) == 3:  # one (H, W, C) image
             return self.call(images[None], training=training)[0]
         views = self.augmentation(images, training=False)
         return self.encoder(views, training=training)
+
+    def _two_views(self, inputs, training):
+        if "views_a" in inputs:
+            # Views already cut from the originals by the input pipeline: only
+            # flip, colour, grayscale and blur remain.
+            view_pair = [
+                self.augmentation.appearance(inputs[key], training=True)
+                for key in ("views_a", "views_b")
+            ]
+        else:
+            images = inputs["images"]
+            view_pair = [self.augmentation(images, training=True) for _ in range(2)]
+        # (2n, S, S, 3): both views in ONE batch, so BatchNorm sees both.
+        views = ops.concatenate(view_pair, axis=0)
+        features = self.encoder(views, training=training)  # (2n, D)
+        projections = self.projection_head(features, training=training)  # (2n, d)
+        return {"features": features, "projections": projections}
+
+    def compute_loss(
+        self, x=None, y=None, y_pred=None, sample_weight=None, training=True
+    ):
+        """This replica's share of NT-Xent (+ the online probe's loss).
+
+        Called by Keras's train and test steps with `y_pred = call(x)`;
+        updates `loss`, `contrastive_accuracy` and the probe's metrics.
+        """
+        if not isinstance(y_pred, dict):
+            raise ValueError(
+                "SimCLRModel trains on its input form ({'images': ...} or "
+                "{'views_a', 'views_b'}): pass the data to SimCLRModel.fit / "
+                "evaluate, or build it with ks.datasets.pretraining_data."
+            )
+        if self.probe is not None and y is None:
+            raise ValueError(
+                "`probe_classes` is set, so the dataset must yield (images, "
+                "labels); it yields images only. Pass labelled data or set "
+                "`probe_classes=None`."
+            )
+        projections_a, projections_b = ops.split(y_pred["projections"], 2, axis=0)
+        contrastive = self._contrastive_loss(projections_a, projections_b)
+        self.loss_tracker.update_state(contrastive * num_replicas())
+        total = contrastive
+        if self.probe is not None:
+            total = total + self._probe_loss(y_pred["features"], y) / num_replicas()
+        for loss in self.losses:
+            total = total + self._aggregate_additional_loss(loss) / num_replicas()
+        return total
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        logs = self.get_metrics_result()
+        if backend.is_tensorflow() and is_multi_worker():
+            # Keras 3 reduces multi-worker logs with `reduce("MEAN", axis=0)`,
+            # which needs a batch axis: give each scalar one.
+            logs = {name: ops.reshape(value, (1,)) for name, value in logs.items()}
+        return logs
 
     def save(self, filepath, *args, **kwargs):
         """`keras.Model.save` to a `.keras` file (the only format that reloads)."""
@@ -369,37 +369,6 @@ class SimCLRModel(keras.Model):
                 f"HDF5 cannot be loaded again. Received: {str(filepath)!r}"
             )
         return super().save(filepath, *args, **kwargs)
-
-    def _forward(self, images, labels, training):
-        """Two views, one encoder pass; returns (total loss, NT-Xent loss)."""
-        if self.probe is not None and labels is None:
-            raise ValueError(
-                "`probe_classes` is set, so the dataset must yield (images, "
-                "labels); it yields images only. Pass labelled data or set "
-                "`probe_classes=None`."
-            )
-        if isinstance(images, tuple):
-            # Views already cropped from the originals by the input pipeline:
-            # only flip, colour, grayscale and blur remain.
-            view_pair = [
-                self.augmentation.appearance(_check_finite(views), training=True)
-                for views in images
-            ]
-        else:
-            images = _check_finite(images)
-            view_pair = [self.augmentation(images, training=True) for _ in range(2)]
-        # (2n, S, S, 3): both views in ONE batch, so BatchNorm sees both.
-        views = ops.concatenate(view_pair, axis=0)
-        features = self.encoder(views, training=training)  # (2n, D)
-        projections = self.projection_head(features, training=training)  # (2n, d)
-        projections_a, projections_b = ops.split(projections, 2, axis=0)
-        contrastive = self._contrastive_loss(projections_a, projections_b)
-        total = contrastive
-        if self.probe is not None:
-            total = total + self._probe_loss(features, labels) / num_replicas()
-        if self.losses:
-            total = total + ops.sum(self.losses) / num_replicas()
-        return total, contrastive
 
     def _contrastive_loss(self, projections_a, projections_b):
         """This replica's share of NT-Xent; updates `contrastive_accuracy`.
@@ -467,45 +436,6 @@ class SimCLRModel(keras.Model):
         features = self.encoder(views, training=False)
         return keras.Model(images, features, name=f"{self.name}_encoder")
 
-    def fine_tuning_layers(self, augment=True, projection_layers=0):
-        """The layers `fine_tune` copies: preprocessing, encoder, head layers.
-
-        Args:
-            augment: bool, the preprocessing crops and flips in training
-                (SimCLR's fine-tuning augmentation; no colour, no blur).
-            projection_layers: 0 (classify h) or 1 (SimCLRv2: keep the first
-                projection layer, with its BatchNorm and ReLU).
-
-        Returns:
-            `(preprocessing, encoder, head_layers)`; the encoder and head
-            layers are this model's own (callers copy them).
-        """
-        base = self.augmentation
-        preprocessing = SimCLRAugmentation(
-            base.image_size,
-            crop_area=base.crop_area if augment else (1.0, 1.0),
-            aspect_ratio=base.aspect_ratio if augment else (1.0, 1.0),
-            flip=augment,
-            jitter_rate=0.0,
-            grayscale_rate=0.0,
-            blur_rate=0.0,
-            value_range=base.value_range,
-        )
-        head_layers = []
-        if projection_layers:
-            head = self.projection_head
-            if projection_layers != 1 or getattr(head, "num_layers", 0) < 2:
-                raise ValueError(
-                    "`projection_layers` may be 0 or 1 (and 1 needs a "
-                    "ProjectionHead of at least 2 layers). Received: "
-                    f"projection_layers={projection_layers}"
-                )
-            head_layers = [head.dense_layers[0]]
-            if head.use_batch_norm:
-                head_layers.append(head.norm_layers[0])
-            head_layers.append(keras.layers.ReLU())
-        return preprocessing, self.encoder, head_layers
-
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
         # Keras all-reduces a first data batch to build a model under a
         # strategy, which fails for uint8 images under multi-worker collectives.
@@ -515,45 +445,6 @@ class SimCLRModel(keras.Model):
         if self.optimizer is not None and not self.optimizer.built:
             with self.distribute_strategy.scope():
                 self.optimizer.build(self.trainable_variables)
-
-    def _build_for(self, images):
-        # Without a strategy Keras builds when the step is first traced.
-        if not self.built:
-            first = images[0] if isinstance(images, tuple) else images
-            self.build(tuple(first.shape))
-
-    def train_step(self, data):
-        images, labels = _unpack(data)
-        self._build_for(images)
-        with tf.GradientTape() as tape:
-            total, contrastive = self._forward(images, labels, training=True)
-            scaled = self.optimizer.scale_loss(total)
-        variables = self.trainable_variables
-        gradients = tape.gradient(scaled, variables)
-        self.optimizer.apply_gradients(zip(gradients, variables))
-        self.loss_tracker.update_state(contrastive * num_replicas())
-        return self._logs()
-
-    def _logs(self):
-        logs = {metric.name: metric.result() for metric in self.metrics}
-        if isinstance(
-            tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy
-        ):
-            # Keras 3 reduces multi-worker logs with `reduce("MEAN", axis=0)`,
-            # which needs a batch axis: give each scalar one.
-            logs = {name: ops.reshape(value, (1,)) for name, value in logs.items()}
-        return logs
-
-    def test_step(self, data):
-        images, labels = _unpack(data)
-        self._build_for(images)
-        _, contrastive = self._forward(images, labels, training=False)
-        self.loss_tracker.update_state(contrastive * num_replicas())
-        return self._logs()
-
-    def predict_step(self, data):
-        images, _ = _unpack(data)
-        return self(images, training=False)
 
     def get_config(self):
         config = super().get_config()

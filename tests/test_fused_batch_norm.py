@@ -46,12 +46,10 @@ def test_training_and_inference_match_keras():
     for grad, reference_grad in zip(grads, expected):
         np.testing.assert_allclose(grad, reference_grad, rtol=1e-3, atol=1e-3)
     np.testing.assert_allclose(fused.moving_mean, reference.moving_mean, rtol=1e-5)
-    # Moving variance: unbiased batch variance (n / (n - 1) of Keras's).
-    n = 8 * 5 * 6
-    batch_variance = tf.math.reduce_variance(x, axis=(0, 1, 2)).numpy() * n / (n - 1)
-    start = pair()[0].moving_variance.numpy()
+    # Moving variance: the biased batch variance, as Keras's own layer keeps
+    # it on every backend (the fused kernel reports the unbiased one).
     np.testing.assert_allclose(
-        fused.moving_variance, 0.9 * start + 0.1 * batch_variance, rtol=1e-4
+        fused.moving_variance, reference.moving_variance, rtol=1e-5
     )
     inference = fused(x, training=False)
     mean, variance = fused.moving_mean.numpy(), fused.moving_variance.numpy()

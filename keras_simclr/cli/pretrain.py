@@ -109,9 +109,6 @@ def _pretrain(args):
     saving.save_model(model, args.output)
     shutil.rmtree(backup, ignore_errors=True)
     print(f"keras-simclr: trained in {time.time() - start:.0f} s; saved {args.output}")
-    skipped = unlabeled.skipped_files() if hasattr(unlabeled, "skipped_files") else []
-    if skipped:
-        print(f"keras-simclr: skipped {len(skipped)} undecodable file(s): {skipped}")
     if args.no_probe:
         return 0
     if splits.train is None:

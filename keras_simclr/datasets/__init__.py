@@ -8,6 +8,9 @@
   probe splits from class sub-folders).
 - `digits` (embedded, no network), `cifar10`, `cifar100`, `stl10`, `arrays`
   (an `.npz` of `x`, `y`): numpy-sized datasets as `Splits`.
+- `pretraining_data`: the data contract: any of these (or numpy images, or
+  a user's `tf.data`) in the form `SimCLRModel.fit` trains on, with the steps
+  per epoch and the reader's report of skipped files.
 - `load`: the command line's switch over all of these.
 """
 
@@ -17,6 +20,14 @@ from keras_simclr.datasets.image_files import (
     IMAGE_EXTENSIONS,
     image_files,
     list_image_files,
+)
+from keras_simclr.datasets.pretraining import (
+    PretrainingData,
+    ReaderInfo,
+    ViewPair,
+    as_model_inputs,
+    pretraining_data,
+    reader_info,
 )
 from keras_simclr.datasets.records import tfds_images, tfrecord_images, write_tfrecords
 from keras_simclr.datasets.splits import (
@@ -34,6 +45,12 @@ from keras_simclr.datasets.splits import (
 
 __all__ = [
     "IMAGE_EXTENSIONS",
+    "PretrainingData",
+    "ReaderInfo",
+    "ViewPair",
+    "as_model_inputs",
+    "pretraining_data",
+    "reader_info",
     "Splits",
     "arrays",
     "cifar10",

@@ -11,6 +11,7 @@ that cannot be read or decoded are skipped and reported by key, or raise.
 import tensorflow as tf
 
 from keras_simclr.datasets import crops
+from keras_simclr.datasets.pretraining import ReaderInfo, ViewPair
 
 AUTOTUNE = tf.data.AUTOTUNE
 MODES = ("pretrain", "evaluate")
@@ -86,7 +87,8 @@ def build(
     shuffle_buffer=None,
     drop_remainder=None,
     sharded=False,
-    **attributes,
+    file_paths=(),
+    class_names=None,
 ):
     """The common pipeline: (shuffle) → decode + crop in parallel → batch.
 
@@ -95,12 +97,13 @@ def build(
         read_files: True when `payload` is a path to read.
         sharded: True when `items` holds this input pipeline's share only;
             tf.distribute's auto-sharding is then turned off.
-        **attributes: set on the returned dataset (e.g. `file_paths`).
+        file_paths: the keys of `items`, for `ReaderInfo`.
+        class_names: the labels' names, or None.
         (the rest: see `image_files`).
 
     Returns:
-        A batched, prefetched `tf.data.Dataset` with `skipped_files()`,
-        `decode_tracker`, `image_size`, `batch_size`, `mode` and `attributes`.
+        A batched, prefetched `tf.data.Dataset` carrying its `ReaderInfo`
+        (see `attach`).
     """
     check_arguments(image_size, batch_size, mode, crop_area, aspect_ratio, on_error)
     image_size, batch_size = int(image_size), int(batch_size)
@@ -153,7 +156,7 @@ def build(
                 crops.crop_and_resize(image, windows[index], image_size)
                 for index in range(2 if mode == "pretrain" else 1)
             )  # (S, S, 3) uint8 each
-        views = views if mode == "pretrain" else views[0]
+        views = ViewPair(*views) if mode == "pretrain" else views[0]
         return (views, label) if labelled else views
 
     dataset = items.map(
@@ -174,8 +177,15 @@ def build(
             tf.data.experimental.AutoShardPolicy.OFF
         )  # already sharded by file, before decoding
         dataset = dataset.with_options(options)
-    attributes.update(image_size=image_size, batch_size=batch_size, mode=mode)
-    return attach(dataset, tracker, **attributes)
+    info = ReaderInfo(
+        file_paths=tuple(file_paths),
+        class_names=class_names,
+        batch_size=batch_size,
+        image_size=image_size,
+        mode=mode,
+        tracker=tracker,
+    )
+    return attach(dataset, info)
 
 
 def check_arguments(image_size, batch_size, mode, crop_area, aspect_ratio, on_error):
@@ -209,10 +219,11 @@ def check_arguments(image_size, batch_size, mode, crop_area, aspect_ratio, on_er
             )
 
 
-def attach(dataset, tracker, **attributes):
-    """Sets `attributes` and `skipped_files()` on the dataset object."""
-    for name, value in attributes.items():
-        setattr(dataset, name, value)
-    dataset.skipped_files = tracker.skipped
-    dataset.decode_tracker = tracker
+def attach(dataset, info):
+    """Sets the reader's facts on its dataset: `reader_info` (a `ReaderInfo`),
+    and for convenience `file_paths`, `class_names` and `skipped_files()`."""
+    dataset.reader_info = info
+    dataset.file_paths = list(info.file_paths)
+    dataset.class_names = info.class_names
+    dataset.skipped_files = info.skipped_files
     return dataset

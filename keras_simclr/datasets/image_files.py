@@ -150,9 +150,12 @@ def image_files(
         drop_remainder: None (True for "pretrain") or bool.
 
     Returns:
-        A `tf.data.Dataset` with the attributes `file_paths` (the files, in
-        order for "evaluate"), `class_names` (or None), `num_files` and the
-        method `skipped_files()`.
+        A `tf.data.Dataset` of `ViewPair`s ("pretrain") or image batches
+        ("evaluate"), with its `reader_info` (a `ReaderInfo`: files, class
+        names, batch and image size, skipped files) and, for convenience,
+        `file_paths` (in order for "evaluate"), `class_names` and
+        `skipped_files()`. A `.map`/`.take`/`.prefetch` of it keeps its
+        epochs (one pass each) but not these attributes.
 
     Examples:
         >>> import os, tempfile, numpy as np, tensorflow as tf
@@ -201,5 +204,4 @@ def image_files(
         sharded=input_context is not None,
         file_paths=paths,
         class_names=class_names,
-        num_files=len(paths),
     )

@@ -12,6 +12,9 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from keras_simclr.datasets.encoded_images import attach
+from keras_simclr.datasets.pretraining import reader_info
+
 AUTOTUNE = tf.data.AUTOTUNE
 
 
@@ -242,21 +245,27 @@ def pretraining_batches(splits, batch_size, seed=0):
 
     Args:
         splits: a `Splits`.
-        batch_size: int, global batch size. Array data is batched with
-            `drop_remainder=True`; datasets pass through as their loader
-            batched them.
-        seed: shuffle seed.
+        batch_size: int, global batch size. Arrays are batched with
+            `drop_remainder=True`; a photo reader built at another batch size
+            is re-batched (its `reader_info` is kept).
+        seed: shuffle seed for arrays.
 
     Returns:
-        `(dataset, steps_per_epoch)`.
+        `(dataset, steps_per_epoch)`: what `SimCLRModel.fit` takes, and the
+        step count for the learning-rate schedule. For photos it counts the
+        files (`num_files // batch_size`): an epoch is one pass, a few steps
+        shorter when undecodable files are skipped.
     """
     unlabeled = splits.unlabeled
+    info = reader_info(unlabeled)
+    count = info.num_files if info is not None else None
     if isinstance(unlabeled, np.ndarray):
-        if len(unlabeled) < batch_size:
-            raise ValueError(
-                f"the dataset has {len(unlabeled)} images, fewer than the batch "
-                f"size {batch_size} (--batch-size)."
-            )
+        count = len(unlabeled)
+    if count is not None and count < batch_size:
+        raise ValueError(
+            f"the dataset has {count} images, fewer than the batch size {batch_size}."
+        )
+    if isinstance(unlabeled, np.ndarray):
         dataset = to_dataset(
             unlabeled,
             batch_size=batch_size,
@@ -264,19 +273,13 @@ def pretraining_batches(splits, batch_size, seed=0):
             drop_remainder=True,
             seed=seed,
         )
-        return dataset, len(unlabeled) // batch_size
-    num_files = getattr(unlabeled, "num_files", None)
-    if num_files is not None:  # image files: skipped files make it unknown
-        if num_files < batch_size:
-            raise ValueError(
-                f"the dataset has {num_files} images, fewer than the batch size "
-                f"{batch_size} (--batch-size)."
-            )
-        if getattr(unlabeled, "batch_size", batch_size) != batch_size:
+        return dataset, count // batch_size
+    if info is not None:
+        if info.batch_size != batch_size:
             rebatched = unlabeled.unbatch().batch(batch_size, drop_remainder=True)
-            rebatched.skipped_files = unlabeled.skipped_files
-            unlabeled = rebatched
-        return unlabeled, num_files // batch_size
+            info = dataclasses.replace(info, batch_size=batch_size)
+            unlabeled = attach(rebatched, info)
+        return unlabeled, count // batch_size
     steps = int(unlabeled.cardinality().numpy())
     if steps < 1:
         raise ValueError(

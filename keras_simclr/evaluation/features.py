@@ -96,6 +96,13 @@ _ENCODE_FUNCTIONS = weakref.WeakKeyDictionary()
 
 
 def _encoder_function(extractor, spec):
+    """images -> h in inference mode, traced once per input signature.
+
+    TensorFlow: a `tf.function` with a free batch dimension. JAX, PyTorch:
+    Keras's own compiled predict function (`predict_on_batch`) on numpy.
+    """
+    if keras.backend.backend() != "tensorflow":
+        return lambda images: extractor.predict_on_batch(np.asarray(images))
     shape = None if spec.shape.rank is None else (None, *spec.shape[1:])
     functions = _ENCODE_FUNCTIONS.setdefault(extractor, {})
     key = (shape, spec.dtype)

@@ -6,6 +6,7 @@ import keras
 import numpy as np
 
 from keras_simclr.evaluation.features import as_labelled_dataset, check_labels
+from keras_simclr.layers import SimCLRAugmentation
 from keras_simclr.models.encoder import pooled_encoder
 
 
@@ -67,6 +68,59 @@ def _copy(layer):
     return clone
 
 
+def _is_simclr_model(model):
+    return all(
+        hasattr(model, name) for name in ("augmentation", "encoder", "projection_head")
+    )
+
+
+def fine_tuning_layers(model, augment=True, projection_layers=0):
+    """The layers `fine_tune` copies from a SimCLR model.
+
+    Reference: SimCLR fine-tunes with crops and flips only (Appendix B.5);
+    SimCLRv2 fine-tunes "from the middle layer of the projection head"
+    (Chen et al., 2020b, Section 2).
+
+    Args:
+        model: a `SimCLRModel` (its `augmentation`, `encoder` and
+            `projection_head`).
+        augment: bool, the preprocessing crops and flips in training (no
+            colour, no blur).
+        projection_layers: 0 (classify h) or 1 (SimCLRv2: keep the head's
+            first block, Dense + BatchNorm + ReLU).
+
+    Returns:
+        `(preprocessing, encoder, head_layers)`; the encoder and head layers
+        are the model's own (callers copy them).
+    """
+    base = model.augmentation
+    preprocessing = SimCLRAugmentation(
+        base.image_size,
+        crop_area=base.crop_area if augment else (1.0, 1.0),
+        aspect_ratio=base.aspect_ratio if augment else (1.0, 1.0),
+        flip=augment,
+        jitter_rate=0.0,
+        grayscale_rate=0.0,
+        blur_rate=0.0,
+        value_range=base.value_range,
+    )
+    if projection_layers not in (0, 1):
+        raise ValueError(
+            "`projection_layers` may be 0 or 1. Received: "
+            f"projection_layers={projection_layers}"
+        )
+    head_layers = []
+    if projection_layers:
+        first_block = getattr(model.projection_head, "first_block", None)
+        if not callable(first_block):
+            raise ValueError(
+                "`projection_layers=1` needs a ks.layers.ProjectionHead (of at "
+                "least 2 layers)."
+            )
+        head_layers = first_block()
+    return preprocessing, model.encoder, head_layers
+
+
 def fine_tune(
     model_or_encoder,
     train_ds,
@@ -118,9 +172,10 @@ def fine_tune(
     )
     if num_classes is None:
         num_classes = int(max(int(np.max(batch[1])) for batch in train)) + 1
-    parts = getattr(model_or_encoder, "fine_tuning_layers", None)
-    if callable(parts):  # a SimCLRModel: its crop/flip, encoder and head
-        preprocessing, encoder, head_layers = parts(augment, projection_layers)
+    if _is_simclr_model(model_or_encoder):  # its crop/flip, encoder and head
+        preprocessing, encoder, head_layers = fine_tuning_layers(
+            model_or_encoder, augment, projection_layers
+        )
         layers = [preprocessing, _copy(encoder)] + [_copy(x) for x in head_layers]
     else:
         if projection_layers:

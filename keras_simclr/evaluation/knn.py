@@ -1,7 +1,7 @@
 """Weighted k-nearest-neighbour accuracy on L2-normalised representations."""
 
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
 from keras_simclr.evaluation.features import extract_features
 
@@ -38,20 +38,23 @@ def weighted_knn_predict(
         raise ValueError(f"`k` must be >= 1. Received: k={k}")
     num_classes = int(np.max(train_labels)) + 1
     k = min(k, len(train_labels))
-    train = tf.math.l2_normalize(tf.constant(train_features, tf.float32), axis=1)
-    labels = tf.constant(train_labels, tf.int64)
+    train = ops.normalize(ops.convert_to_tensor(train_features, "float32"), axis=1)
+    labels = ops.convert_to_tensor(train_labels, "int32")
     predictions = []
     for start in range(0, len(query_features), chunk_size):
-        query = tf.math.l2_normalize(
-            tf.constant(query_features[start : start + chunk_size], tf.float32), axis=1
+        query = ops.normalize(
+            ops.convert_to_tensor(
+                query_features[start : start + chunk_size], "float32"
+            ),
+            axis=1,
         )
-        similarity = tf.matmul(query, train, transpose_b=True)  # (chunk, N)
-        top_similarity, top_index = tf.math.top_k(similarity, k=k)  # (chunk, k)
-        votes = tf.one_hot(tf.gather(labels, top_index), num_classes)  # (chunk, k, C)
-        weights = tf.exp(top_similarity / temperature)[:, :, None]
-        scores = tf.reduce_sum(votes * weights, axis=1)  # (chunk, C)
-        predictions.append(tf.argmax(scores, axis=1).numpy())
-    return np.concatenate(predictions)
+        similarity = ops.matmul(query, ops.transpose(train))  # (chunk, N)
+        top_similarity, top_index = ops.top_k(similarity, k=k)  # (chunk, k)
+        votes = ops.one_hot(ops.take(labels, top_index), num_classes)  # (chunk, k, C)
+        weights = ops.exp(top_similarity / temperature)[:, :, None]
+        scores = ops.sum(votes * weights, axis=1)  # (chunk, C)
+        predictions.append(ops.convert_to_numpy(ops.argmax(scores, axis=1)))
+    return np.concatenate(predictions).astype("int64")
 
 
 def knn_accuracy(

@@ -12,9 +12,10 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
     `tf.compat.v1.nn.fused_batch_norm` does both (and its gradient) in one
     kernel. This layer takes that path for 4-D channels-last inputs on the
     TensorFlow backend when not `synchronized`, without mask or renorm, and
-    falls back to the Keras implementation otherwise. Same weights, same
-    config, same moving-average rule; the moving variance is updated with the
-    batch's unbiased variance, as the fused kernel (and Keras 2) report it.
+    falls back to the Keras implementation otherwise (and on JAX and
+    PyTorch). Same weights, same config, same moving-average rule: the
+    batch's biased variance, as Keras 3's own layer keeps it on every backend,
+    so saved files move between backends.
 
     Takes the arguments of `keras.layers.BatchNormalization`.
     """
@@ -42,6 +43,11 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
             outputs, mean, variance = tf.compat.v1.nn.fused_batch_norm(
                 inputs, gamma, beta, epsilon=self.epsilon, is_training=True
             )
+            # The kernel reports the unbiased variance; Keras's own layer
+            # (every backend) keeps the biased one: the same moving average
+            # on every backend, so saved files move between them.
+            count = tf.cast(tf.size(inputs) // tf.shape(inputs)[-1], tf.float32)
+            variance = variance * (count - 1.0) / tf.maximum(count, 1.0)
             momentum = tf.cast(self.momentum, tf.float32)
             self.moving_mean.assign(
                 self.moving_mean * momentum

@@ -102,6 +102,23 @@ class ProjectionHead(keras.layers.Layer):
             x = keras.activations.relu(x)
         return self.dense_layers[-1](x)
 
+    def first_block(self):
+        """The first hidden block's layers: Dense, BatchNorm (if used), ReLU.
+
+        SimCLRv2 fine-tunes "from the first layer of the projection head"
+        (Chen et al., 2020b, Section 2); `evaluation.fine_tune` copies these.
+        The Dense and BatchNorm are this head's own; the ReLU is new.
+        """
+        if self.num_layers < 2:
+            raise ValueError(
+                "The head has no hidden block to keep: it has num_layers="
+                f"{self.num_layers} (fine-tuning from its first block needs >= 2)."
+            )
+        layers = [self.dense_layers[0]]
+        if self.use_batch_norm:
+            layers.append(self.norm_layers[0])
+        return [*layers, keras.layers.ReLU()]
+
     def compute_output_shape(self, input_shape):
         return (*input_shape[:-1], self.output_dim)
 

@@ -3,10 +3,90 @@
 import math
 
 import keras
-import tensorflow as tf
 from keras import ops
 
 from keras_simclr.layers.random_layer import RandomLayer
+
+
+def crop_and_resize(images, boxes, size):
+    """Bilinear crops of a batch, one normalised box per image, resized to `size`.
+
+    Keras has no batched crop-and-resize with a box per image (its
+    `RandomCrop` / `ops.image.crop_images` cut one window for the whole
+    batch), so this is written here: `tf.image.crop_and_resize` on the
+    TensorFlow backend (one fused kernel), and the same sampling in
+    `keras.ops` gathers elsewhere (JAX, PyTorch): normalised 0 and 1 are the
+    first and last pixel centres, and a box with `x1 > x2` is flipped.
+
+    Args:
+        images: `(B, H, W, C)` uint8 or float.
+        boxes: float32 `(B, 4)` rows `[y1, x1, y2, x2]` in [0, 1].
+        size: int, the output side.
+
+    Returns:
+        float32 `(B, size, size, C)`.
+
+    Examples:
+        >>> import numpy as np
+        >>> images = np.arange(2 * 3 * 3, dtype="float32").reshape(2, 3, 3, 1)
+        >>> boxes = np.array([[0, 0, 1, 1], [0, 1, 1, 0]], "float32")
+        >>> np.asarray(crop_and_resize(images, boxes, 3))[1, 0, :, 0]
+        array([11., 10.,  9.], dtype=float32)
+    """
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        return tf.image.crop_and_resize(
+            images, boxes, tf.range(tf.shape(images)[0]), (size, size)
+        )
+    return crop_and_resize_with_ops(images, boxes, size)
+
+
+def crop_and_resize_with_ops(images, boxes, size):
+    """`crop_and_resize` in `keras.ops` (every backend); see there."""
+    images = ops.convert_to_tensor(images)
+    shape = ops.shape(images)
+    batch, height, width, channels = shape[0], shape[1], shape[2], shape[3]
+    boxes = ops.cast(boxes, "float32")
+    if size > 1:
+        steps = ops.arange(size, dtype="float32") / float(size - 1)  # (S,)
+    else:
+        steps = ops.convert_to_tensor([0.5], "float32")
+
+    def sample_points(start, end, extent):  # (B, S) pixel coordinates
+        span = ops.cast(extent - 1, "float32")
+        return (start[:, None] + (end - start)[:, None] * steps[None, :]) * span
+
+    rows = sample_points(boxes[:, 0], boxes[:, 2], height)
+    columns = sample_points(boxes[:, 1], boxes[:, 3], width)
+
+    def neighbours(points, extent):
+        low = ops.floor(points)
+        weight = points - low  # (B, S)
+        low = ops.clip(ops.cast(low, "int32"), 0, extent - 1)
+        high = ops.clip(low + 1, 0, extent - 1)
+        return low, high, weight
+
+    top, bottom, row_weight = neighbours(rows, height)
+    left, right, column_weight = neighbours(columns, width)
+    flat = ops.reshape(ops.cast(images, "float32"), (-1, channels))  # (B*H*W, C)
+    first = (ops.arange(batch, dtype="int32") * height * width)[:, None, None]
+
+    def gather(row_index, column_index):  # (B, S), (B, S) -> (B, S, S, C)
+        index = first + row_index[:, :, None] * width + column_index[:, None, :]
+        values = ops.take(flat, ops.reshape(index, (-1,)), axis=0)
+        return ops.reshape(values, (batch, size, size, channels))
+
+    column_weight = column_weight[:, None, :, None]  # (B, 1, S, 1)
+    upper = (
+        gather(top, left) * (1.0 - column_weight) + gather(top, right) * column_weight
+    )
+    lower = (
+        gather(bottom, left) * (1.0 - column_weight)
+        + gather(bottom, right) * column_weight
+    )
+    row_weight = row_weight[:, :, None, None]  # (B, S, 1, 1)
+    return upper * (1.0 - row_weight) + lower * row_weight
 
 
 def _check_range(name, value, low_bound):
@@ -30,7 +110,7 @@ class RandomResizedCrop(RandomLayer):
     Each image draws its own box: `attempts` candidate (area, log-aspect)
     pairs, the first that fits inside the image is kept (the whole image if
     none fits, as torchvision does after its 10 tries), then a uniform position.
-    The whole batch is cropped by one `tf.image.crop_and_resize` call (bilinear)
+    The whole batch is cropped by one `crop_and_resize` call (bilinear)
     and a flip is a box with its x-coordinates swapped, so it costs nothing.
     With `training=False` the central square is resized instead.
 
@@ -165,9 +245,7 @@ class RandomResizedCrop(RandomLayer):
             boxes = ops.tile(
                 ops.convert_to_tensor([[0.0, 0.0, 1.0, 1.0]]), (batch_size, 1)
             )
-        return tf.image.crop_and_resize(
-            images, boxes, tf.range(batch_size), (self.image_size, self.image_size)
-        )
+        return crop_and_resize(images, boxes, self.image_size)
 
     def call(self, images, training=True):
         shape = ops.shape(images)
@@ -176,12 +254,8 @@ class RandomResizedCrop(RandomLayer):
             boxes = self.sample_boxes(batch_size, height, width)
         else:
             boxes = self.central_boxes(batch_size, height, width)
-        return tf.image.crop_and_resize(
-            images,
-            boxes,
-            tf.range(batch_size),
-            (self.image_size, self.image_size),
-        )  # (B, image_size, image_size, C) float32
+        # (B, image_size, image_size, C) float32
+        return crop_and_resize(images, boxes, self.image_size)
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.image_size, self.image_size, input_shape[-1])

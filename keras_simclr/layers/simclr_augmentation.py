@@ -1,7 +1,6 @@
 """SimCLR's data augmentation: one random view of each image of a batch."""
 
 import keras
-import tensorflow as tf
 from keras import ops
 
 from keras_simclr.layers.random_color_distortion import RandomColorDistortion
@@ -139,13 +138,32 @@ class SimCLRAugmentation(keras.layers.Layer):
             blur_rate, seed=_offset_seed(seed, 2), name="blur"
         )
 
+    @classmethod
+    def for_image_size(cls, image_size, seed=None, **overrides):
+        """The paper's augmentation for views of side `image_size`.
+
+        Colour strength 1.0 and blur with probability 0.5 (ImageNet); below
+        64 pixels strength 0.5 and no blur (CIFAR-10), as `paper_settings`
+        says. `SimCLRModel`'s default and `keras_simclr.recipes` use it.
+
+        Args:
+            image_size: int, side of the views.
+            seed: int or None.
+            **overrides: any other argument (e.g. `jitter_strength`,
+                `blur_rate`, `crop_area`, `value_range`).
+
+        Examples:
+            >>> SimCLRAugmentation.for_image_size(32).blur_rate
+            0.0
+        """
+        settings = {**paper_settings(image_size), **overrides}
+        return cls(image_size, seed=seed, **settings)
+
     def build(self, input_shape):
         self.built = True
 
     def call(self, images, training=True):
-        images, checks, single_image = self._as_batch(images)
-        with tf.control_dependencies(checks):
-            images = tf.identity(images)
+        images, single_image = self._as_batch(images)
         views = self.crop(images, training=training)  # (B, S, S, C) float32
         views = self._appearance(views, images.shape[-1], training)
         return views[0] if single_image else views
@@ -165,9 +183,7 @@ class SimCLRAugmentation(keras.layers.Layer):
         Returns:
             float32 `(B, image_size, image_size, 3)` in [0, 1].
         """
-        views, checks, single_image = self._as_batch(views)
-        with tf.control_dependencies(checks):
-            views = tf.identity(views)
+        views, single_image = self._as_batch(views)
         channels = views.shape[-1]
         views = self.crop.resize_and_flip(views, training=training)
         views = self._appearance(views, channels, training)
@@ -202,19 +218,39 @@ class SimCLRAugmentation(keras.layers.Layer):
                 f"channel) images. Received: {channels} channels (shape="
                 f"{images.shape}). Drop an alpha channel with images[..., :3]."
             )
-        return images, self._check_value_range(images), single_image
+        if keras.backend.backend() == "tensorflow":
+            images = self.check_values(images)
+        return images, single_image
 
-    def _check_value_range(self, images):
-        """Run-time check: pixels inside `value_range` (two reductions).
+    def check_values(self, images):
+        """`images`, checked at run time: finite, inside `value_range`.
 
         Catches the silent failures of a wrong range: float images in [0, 1]
         read as 0–255 (views almost black), [-1, 1] (half clipped), uint16
-        read as 0–255 (white). uint8 in (0, 255) needs no check.
+        read as 0–255 (white), and NaN pixels. uint8 in (0, 255) needs no
+        check. TensorFlow graph assertions: the layer checks on the
+        TensorFlow backend; on JAX and PyTorch `SimCLRModel.fit` runs this in
+        its `tf.data` input pipeline instead (a jitted step cannot raise).
+
+        Args:
+            images: a `(B, H, W, C)` TensorFlow tensor.
+
+        Returns:
+            `images`, with the checks as control dependencies.
         """
+        import tensorflow as tf
+
+        checks = self._value_range_checks(tf, images)
+        if not checks:
+            return images
+        with tf.control_dependencies(checks):
+            return tf.identity(images)
+
+    def _value_range_checks(self, tf, images):
         low, high = self.value_range
         if images.dtype == "uint8" and low <= 0 and high >= 255:
             return []
-        values = ops.cast(images, "float32")
+        values = tf.cast(images, "float32")
         finite = []
         if images.dtype.is_floating:
             finite = [
@@ -224,18 +260,18 @@ class SimCLRAugmentation(keras.layers.Layer):
                 )
             ]
         with tf.control_dependencies(finite):
-            smallest, largest = ops.min(values), ops.max(values)
+            smallest, largest = tf.reduce_min(values), tf.reduce_max(values)
         tolerance = 1e-3 * (high - low)
         checks = finite + [
             tf.debugging.assert_greater_equal(
                 smallest,
-                ops.cast(low - tolerance, "float32"),
+                tf.cast(low - tolerance, "float32"),
                 message=f"pixels below value_range={self.value_range}: pass the "
                 "images' range as SimCLRAugmentation(value_range=...)",
             ),
             tf.debugging.assert_less_equal(
                 largest,
-                ops.cast(high + tolerance, "float32"),
+                tf.cast(high + tolerance, "float32"),
                 message=f"pixels above value_range={self.value_range} (uint16 or "
                 "0-65535 images? pass value_range=(0, 65535))",
             ),
@@ -243,7 +279,7 @@ class SimCLRAugmentation(keras.layers.Layer):
         if images.dtype.is_floating and high > 1 and low >= 0:
             checks.append(
                 tf.debugging.Assert(
-                    ops.logical_or(largest > 1.0, largest <= 0.0),
+                    tf.logical_or(largest > 1.0, largest <= 0.0),
                     [
                         f"the images look like floats in [0, 1] but value_range is "
                         f"{self.value_range}: pass value_range=(0, 1) (or 0-255 "

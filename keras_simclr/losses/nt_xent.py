@@ -6,7 +6,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from keras_simclr.distribute import cross_replica_concat
+from keras_simclr.distribute import cross_replica_concat, replicas_in_sync
 
 # Added to the self-similarity logits so that exp() sends them to exactly 0.
 # Large enough for any temperature a user would pick, small enough to stay far
@@ -41,8 +41,7 @@ def _check_batch_size(projections_a, projections_b):
 
 
 def _single_replica():
-    context = tf.distribute.get_replica_context()
-    return context is None or context.num_replicas_in_sync == 1
+    return replicas_in_sync() == 1
 
 
 def contrastive_logits(projections_a, projections_b, temperature=0.1):
@@ -68,7 +67,9 @@ def contrastive_logits(projections_a, projections_b, temperature=0.1):
     """
     check_temperature(temperature)
     _check_batch_size(projections_a, projections_b)
-    if _single_replica():  # the batch size may be known only at run time
+    if _single_replica() and keras.backend.backend() == "tensorflow":
+        # A graph's batch size may be known only at run time (JAX and
+        # PyTorch shapes are concrete, checked above).
         with tf.control_dependencies(
             [
                 tf.debugging.assert_greater_equal(

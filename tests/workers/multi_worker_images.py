@@ -33,7 +33,7 @@ def pipeline(context):
         input_context=context,
     )
     pipelines.append(data)
-    return data
+    return ks.datasets.as_model_inputs(data)
 
 
 keras.utils.set_random_seed(0)
@@ -47,7 +47,7 @@ files = len(ks.datasets.list_image_files(folder)[0])
 history = model.fit(dataset, epochs=1, steps_per_epoch=files // GLOBAL_BATCH, verbose=0)
 (data,) = pipelines
 decoded = sorted(
-    key.decode() for key in data.decode_tracker.decoded.export()[0].numpy()
+    key.decode() for key in data.reader_info.tracker.decoded.export()[0].numpy()
 )
 with open(output, "w") as file:
     json.dump({"decoded": decoded, "loss": history.history["loss"]}, file)

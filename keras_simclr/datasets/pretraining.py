@@ -1,0 +1,330 @@
+"""The data contract between every input and `SimCLRModel.fit`.
+
+`pretraining_data` turns what a user passes to `fit` — numpy images, a
+`tf.data.Dataset` of image batches (with or without labels), or the pairs of
+views the photo readers cut — into one `PretrainingData`: the dataset in the
+model's input form, the steps per epoch, and the reader's report of skipped
+files. `SimCLRModel.fit`, `evaluate` and the command line all read it.
+
+The model's input form is explicit, never guessed from ranks:
+`{"images": (B, H, W, C)}` (whole images, the model cuts both views) or
+`{"views_a": ..., "views_b": ...}` (views already cut by a reader), followed
+by the labels when there are any. Readers yield view pairs as `ViewPair`, a
+named tuple; a plain `(views_a, views_b)` tuple is refused with a message,
+since it reads as `(images, labels)`.
+
+A reader's facts travel as one documented attribute, `dataset.reader_info`
+(a `ReaderInfo`). A user's `.map`, `.prefetch` or `.take` returns a new
+dataset without it: the epochs stay right (a reader's dataset has no known
+size, so each epoch is one pass, as Keras iterates it), only the report of
+skipped files is then left to `reader_info.skipped_files()` of the original.
+"""
+
+import dataclasses
+import logging
+import typing
+
+import numpy as np
+import tensorflow as tf
+
+LOGGER = logging.getLogger("keras_simclr")
+
+
+class ViewPair(typing.NamedTuple):
+    """Two batches of views of the same images (row i of each: image i).
+
+    What `image_files(mode="pretrain")` and the other readers yield; a
+    `(views_a, views_b)` tuple to the eye, marked as a pair for `fit`.
+
+    Examples:
+        >>> import numpy as np
+        >>> pair = ViewPair(np.zeros((2, 8, 8, 3)), np.ones((2, 8, 8, 3)))
+        >>> views_a, views_b = pair
+        >>> pair.views_b.mean()
+        np.float64(1.0)
+    """
+
+    views_a: typing.Any
+    views_b: typing.Any
+
+
+@dataclasses.dataclass(frozen=True)
+class ReaderInfo:
+    """What a photo reader knows about the data it yields.
+
+    Attributes:
+        file_paths: the files this pipeline reads (its shard), in order for
+            "evaluate".
+        class_names: class names of the labels, or None.
+        batch_size: the batch size the reader was built with.
+        image_size: the side of its views or crops.
+        mode: "pretrain" or "evaluate".
+        tracker: the `DecodeTracker` the reader fills as it decodes.
+    """
+
+    file_paths: tuple
+    class_names: typing.Any
+    batch_size: int
+    image_size: int
+    mode: str
+    tracker: typing.Any = dataclasses.field(repr=False, compare=False)
+
+    @property
+    def num_files(self):
+        return len(self.file_paths)
+
+    def skipped_files(self):
+        """Names of the files read but not decoded so far (sorted)."""
+        return self.tracker.skipped()
+
+
+def reader_info(dataset):
+    """The `ReaderInfo` of a reader's dataset, or None for any other data."""
+    return getattr(dataset, "reader_info", None)
+
+
+@dataclasses.dataclass
+class PretrainingData:
+    """Pretraining input in the form `SimCLRModel` trains on.
+
+    Attributes:
+        dataset: a `tf.data.Dataset` of `inputs` or `(inputs, labels)`,
+            `inputs` being `{"images": ...}` or `{"views_a", "views_b"}`.
+            Repeated when `steps_per_epoch` was derived from a known size
+            (one iterator serves every epoch).
+        steps_per_epoch: int, or None: one pass of `dataset` per epoch.
+        info: the reader's `ReaderInfo`, or None.
+    """
+
+    dataset: typing.Any
+    steps_per_epoch: typing.Any
+    info: typing.Any = None
+
+    def skipped_files(self):
+        """Files the reader skipped so far; [] for data that is not a reader's."""
+        return [] if self.info is None else self.info.skipped_files()
+
+    def report_skipped_files(self):
+        """Logs the skipped files once (a warning naming up to 20 of them)."""
+        skipped = self.skipped_files()
+        if skipped:
+            LOGGER.warning(
+                "keras-simclr: %d file(s) could not be decoded and were skipped: %s",
+                len(skipped),
+                ", ".join(skipped[:20]) + (" ..." if len(skipped) > 20 else ""),
+            )
+        return skipped
+
+
+def pretraining_data(
+    x, y=None, batch_size=None, shuffle=True, steps_per_epoch=None, seed=None
+):
+    """Any supported pretraining input → `PretrainingData`.
+
+    Args:
+        x: uint8/float images `(N, H, W, C)` (numpy), or a batched
+            `tf.data.Dataset` of images, `(images, labels)`, `ViewPair`s or
+            `(ViewPair, labels)`.
+        y: optional integer labels `(N,)` for numpy images (online probe).
+        batch_size: int, for numpy images (default 32, as Keras). A last
+            partial batch is left out of each epoch (logged once): a batch of
+            one image has no negatives, and under a strategy it cannot be
+            split over the replicas.
+        shuffle: bool, numpy images are reshuffled every epoch.
+        steps_per_epoch: int or None. Given, the data is left as it is.
+        seed: shuffle seed for numpy images.
+
+    Returns:
+        A `PretrainingData`.
+
+    Examples:
+        >>> import numpy as np
+        >>> data = pretraining_data(np.zeros((10, 8, 8, 3), "uint8"), batch_size=4)
+        >>> data.steps_per_epoch, sorted(data.dataset.element_spec)
+        (2, ['images'])
+    """
+    if isinstance(x, np.ndarray):
+        dataset = _batches_of_arrays(x, y, batch_size or 32, shuffle, seed)
+    elif _is_distributed(x):
+        # Built by `strategy.distribute_datasets_from_function`: it cannot be
+        # mapped any more, so its function must yield the model's form.
+        if not _in_model_form(x.element_spec):
+            raise ValueError(
+                "A distributed dataset must yield SimCLRModel's input form: "
+                "return ks.datasets.as_model_inputs(dataset) from the function "
+                "given to strategy.distribute_datasets_from_function."
+            )
+        return PretrainingData(x, steps_per_epoch, None)
+    elif isinstance(x, tf.data.Dataset):
+        if y is not None:
+            raise ValueError(
+                "`y` must be None when `x` is a tf.data.Dataset: the dataset "
+                "yields (images, labels) itself."
+            )
+        dataset = x
+    else:
+        raise TypeError(
+            "SimCLRModel.fit takes numpy images (N, H, W, C) or a batched "
+            "tf.data.Dataset. Received: x of type "
+            f"{type(x).__name__}"
+        )
+    info = reader_info(x)
+    dataset = as_model_inputs(dataset)
+    if steps_per_epoch is None:
+        batches = int(dataset.cardinality())
+        if batches == 0:
+            raise ValueError(
+                "The training data produced no batch: the dataset is empty (or "
+                "smaller than one batch with drop_remainder=True)."
+            )
+        if batches > 0:
+            # Keras makes a new iterator of a finite dataset every epoch, and
+            # TensorFlow (2.21) deletes the old one only once its tf.data
+            # autotuning thread wakes up: 0.5-30 s before each epoch's first
+            # step. Repeated, one iterator serves every epoch (each reshuffles).
+            steps_per_epoch = batches
+            dataset = dataset.repeat()
+    return PretrainingData(dataset, steps_per_epoch, info)
+
+
+def as_model_inputs(dataset):
+    """A dataset of images, `(images, labels)` or view pairs, in the model's form.
+
+    `pretraining_data` does this itself; call it inside the function given to
+    `strategy.distribute_datasets_from_function`, whose result cannot be
+    mapped any more. The reader's `reader_info` is kept.
+
+    Examples:
+        >>> import numpy as np, tensorflow as tf
+        >>> images = tf.data.Dataset.from_tensor_slices(np.zeros((4, 8, 8, 3))).batch(2)
+        >>> sorted(as_model_inputs(images).element_spec)
+        ['images']
+    """
+    if _in_model_form(dataset.element_spec):
+        return dataset
+    mapped = dataset.map(
+        model_inputs_function(dataset.element_spec),
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=True,
+    )
+    info = reader_info(dataset)
+    if info is not None:
+        mapped.reader_info = info
+    return mapped
+
+
+def _is_distributed(x):
+    return isinstance(x, tf.distribute.DistributedDataset)
+
+
+def _batches_of_arrays(images, labels, batch_size, shuffle, seed):
+    if images.ndim != 4:
+        raise ValueError(
+            "SimCLRModel.fit expects numpy images of shape (N, H, W, C). "
+            f"Received: shape={images.shape}"
+        )
+    if len(images) < batch_size:
+        raise ValueError(
+            f"SimCLRModel.fit received {len(images)} images, fewer than one batch "
+            f"of batch_size={batch_size}: NT-Xent compares the images of a full "
+            "batch. Lower batch_size."
+        )
+    if labels is not None and len(labels) != len(images):
+        raise ValueError(
+            f"Received {len(images)} images but {len(labels)} labels; give one "
+            "label per image."
+        )
+    left_over = len(images) % batch_size
+    if left_over:
+        LOGGER.warning(
+            "keras-simclr: %d images do not fill the last batch of %d; that "
+            "partial batch is left out of each epoch (the images are reshuffled "
+            "each epoch, so every image is still seen).",
+            left_over,
+            batch_size,
+        )
+    elements = images if labels is None else (images, np.asarray(labels))
+    dataset = tf.data.Dataset.from_tensor_slices(elements)
+    if shuffle:
+        dataset = dataset.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
+    return dataset.batch(batch_size, drop_remainder=True)
+
+
+MODEL_FORMS = ({"images"}, {"views_a", "views_b"})
+
+
+def _in_model_form(element_spec):
+    inputs = element_spec[0] if isinstance(element_spec, tuple) else element_spec
+    return isinstance(inputs, dict) and set(inputs) in MODEL_FORMS
+
+
+def model_inputs_function(element_spec):
+    """The `Dataset.map` function from an element to the model's input form.
+
+    Decided once from the dataset's structure (`ViewPair` or not, labels or
+    not); a structure `SimCLRModel` cannot take raises `ValueError` here,
+    before any training.
+    """
+    if isinstance(element_spec, dict):
+        raise ValueError(
+            "SimCLRModel expects batches of images, (images, labels) or view "
+            f"pairs; received a dict with keys {sorted(element_spec)}. Map the "
+            "dataset first, e.g. dataset.map(lambda e: e['image'])."
+        )
+    if isinstance(element_spec, ViewPair):
+        _check_images(element_spec.views_a, "views_a")
+        # tf.data passes a named tuple as one argument.
+        return lambda pair: {"views_a": pair.views_a, "views_b": pair.views_b}
+    if isinstance(element_spec, tf.TensorSpec):
+        _check_images(element_spec, "images")
+        return lambda images: {"images": images}
+    if isinstance(element_spec, tuple) and len(element_spec) == 3:
+        raise ValueError(
+            "SimCLRModel does not take sample weights: NT-Xent compares every "
+            "image of a batch with all the others, so an image cannot be "
+            "weighted out. Filter the images instead."
+        )
+    if not isinstance(element_spec, tuple) or len(element_spec) != 2:
+        raise ValueError(
+            "SimCLRModel expects batches of images, (images, labels), a "
+            "ks.datasets.ViewPair or (ViewPair, labels). Received elements of "
+            f"structure {element_spec}."
+        )
+    first, labels = element_spec
+    if isinstance(labels, tf.TensorSpec) and labels.shape.rank == 4:
+        raise ValueError(
+            "The dataset yields a plain tuple of two image batches: SimCLRModel "
+            "reads a 2-tuple as (images, labels). Yield the two views as "
+            "ks.datasets.ViewPair(views_a, views_b) (as the photo readers do), "
+            "or whole images and let the model cut both views."
+        )
+    if not isinstance(labels, tf.TensorSpec) or not (
+        labels.dtype.is_integer or labels.dtype.is_floating
+    ):
+        raise ValueError(
+            "The labels of (images, labels) must be integer class ids. Received: "
+            f"{labels}; map class names to ids first."
+        )
+    if isinstance(first, ViewPair):
+        _check_images(first.views_a, "views_a")
+        return lambda pair, labels: (
+            {"views_a": pair.views_a, "views_b": pair.views_b},
+            labels,
+        )
+    _check_images(first, "images")
+    return lambda images, labels: ({"images": images}, labels)
+
+
+def _check_images(spec, name):
+    if not isinstance(spec, tf.TensorSpec):
+        raise ValueError(f"`{name}` must be one tensor. Received: {spec}")
+    if spec.shape.rank == 3:
+        raise ValueError(
+            f"SimCLRModel.fit received single images of shape {tuple(spec.shape)}, "
+            "not batches: batch the dataset (dataset.batch(256, "
+            "drop_remainder=True))."
+        )
+    if spec.shape.rank not in (None, 4):
+        raise ValueError(
+            f"`{name}` must be batches (B, H, W, C). Received shape {spec.shape}."
+        )

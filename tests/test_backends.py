@@ -1,0 +1,111 @@
+"""The same SimCLR step on TensorFlow, JAX (1 and 2 devices) and PyTorch.
+
+A tiny model with a deterministic augmentation is saved on TensorFlow; each
+other backend loads that file in a fresh process (`workers/backend_step.py`),
+checks it embeds identically, and trains one LARS step on the same view pair.
+The losses, contrastive accuracies and every weight after the step (so the
+gradients, the LARS update and the BatchNorm statistics) must agree with the
+TensorFlow step; the file each backend saves must load back here with the
+same features.
+"""
+
+import importlib.util
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+from model_helpers import fixed_augmentation, tiny_images, tiny_model
+
+WORKER = os.path.join(os.path.dirname(__file__), "workers", "backend_step.py")
+sys.path.insert(0, os.path.dirname(WORKER))
+from backend_step import run_step  # noqa: E402
+
+BACKENDS = [
+    pytest.param("jax", False, id="jax"),
+    pytest.param("jax", True, id="jax-data-parallel-2-devices"),
+    pytest.param(
+        "torch",
+        False,
+        id="torch",
+        marks=pytest.mark.skipif(
+            importlib.util.find_spec("torch") is None, reason="torch not installed"
+        ),
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def tensorflow_step(tmp_path_factory):
+    """The saved start, the views, and TensorFlow's step on them."""
+    folder = tmp_path_factory.mktemp("tensorflow")
+    keras.utils.set_random_seed(0)
+    model = tiny_model(augmentation=fixed_augmentation())
+    start = str(folder / "start.keras")
+    model.save(start)
+    views = str(folder / "views.npz")
+    np.savez(views, views_a=tiny_images(8, seed=1), views_b=tiny_images(8, seed=2))
+    run_step(start, views, str(folder / "out"))
+    return start, views, load_step(folder / "out")
+
+
+def load_step(folder):
+    step = dict(np.load(os.path.join(folder, "step.npz")))
+    step["trained"] = os.path.join(folder, "trained.keras")
+    return step
+
+
+def run_worker(backend, data_parallel, start, views, output):
+    environment = dict(os.environ, KERAS_BACKEND=backend, CUDA_VISIBLE_DEVICES="")
+    environment.pop("TF_ENABLE_ONEDNN_OPTS", None)
+    if data_parallel:
+        environment["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
+    arguments = [sys.executable, WORKER, start, views, str(output)]
+    result = subprocess.run(
+        arguments + (["data_parallel"] if data_parallel else []),
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    return load_step(output)
+
+
+@pytest.mark.parametrize("backend, data_parallel", BACKENDS)
+def test_one_step_agrees_with_tensorflow(
+    backend, data_parallel, tensorflow_step, tmp_path
+):
+    start, views, expected = tensorflow_step
+    step = run_worker(backend, data_parallel, start, views, tmp_path)
+    assert int(step["devices"]) == (2 if data_parallel else 1)
+    # The TensorFlow file embeds the same on this backend.
+    np.testing.assert_allclose(step["features"], expected["features"], atol=1e-4)
+    np.testing.assert_allclose(step["loss"], expected["loss"], rtol=1e-5)
+    assert step["accuracy"] == expected["accuracy"]
+    names = [w.path for w in keras.models.load_model(start).weights]
+    compared = 0
+    for index, name in enumerate(names):
+        if "seed_generator" in name:  # each backend's own random state
+            continue
+        np.testing.assert_allclose(
+            step[f"weight_{index}"],
+            expected[f"weight_{index}"],
+            rtol=1e-4,
+            atol=1e-5,
+            err_msg=name,
+        )
+        compared += 1
+    assert compared > 50
+    # ... and the file this backend saved loads here with its features.
+    trained = keras.models.load_model(step["trained"])
+    reference = keras.models.load_model(expected["trained"])
+    images = np.load(views)["views_a"]
+    np.testing.assert_allclose(
+        trained.predict(images, verbose=0),
+        reference.predict(images, verbose=0),
+        rtol=1e-3,
+        atol=1e-4,
+    )
