@@ -1,6 +1,7 @@
 """`fit` as a script calls it, in a fresh process per configuration.
 
     python benchmarks/end_to_end.py [--images 4096] [--epochs 3] [--widths 0.25]
+                                    [--backends tensorflow jax]
 
 Each configuration runs in its own Python process, importing either
 `keras_simclr` first (oneDNN on) or `tensorflow` first (the usual way to
@@ -17,8 +18,10 @@ step), default `verbose` off. Printed per configuration:
 - after fit: seconds from the last epoch's end until `fit` returns.
 
 The child processes start without `TF_ENABLE_ONEDNN_OPTS`, as a fresh shell
-does: what turns oneDNN on is the installed start-up file (setup.py) or the
-import order.
+does: what turns oneDNN on is the import order (`import keras_simclr` sets it
+before TensorFlow loads). With `--backends tensorflow jax`, each backend runs
+in its own processes (`KERAS_BACKEND`); on JAX only the `keras_simclr-first`
+order is run (TensorFlow there only feeds tf.data).
 """
 
 import argparse
@@ -84,9 +87,10 @@ WORKER = textwrap.dedent(
 )
 
 
-def run(order, width, images, epochs, batch):
+def run(order, width, images, epochs, batch, backend="tensorflow"):
     environment = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
     environment["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    environment["KERAS_BACKEND"] = backend
     result = subprocess.run(
         [
             sys.executable,
@@ -113,27 +117,41 @@ def main():
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--widths", type=float, nargs="+", default=[0.25])
+    parser.add_argument("--backends", nargs="+", default=["tensorflow"])
+    parser.add_argument(
+        "--orders",
+        nargs="+",
+        default=["keras_simclr-first", "tensorflow-first"],
+        help="import orders to run on TensorFlow",
+    )
     args = parser.parse_args()
     rows = []
-    for width in args.widths:
-        for order in ("keras_simclr-first", "tensorflow-first"):
-            result = run(order, width, args.images, args.epochs, args.batch_size)
-            rows.append((width, order, result))
-            print(f"  measured width {width} {order}: {result}", flush=True)
+    for backend in args.backends:
+        orders = args.orders if backend == "tensorflow" else ["keras_simclr-first"]
+        for width in args.widths:
+            for order in orders:
+                result = run(
+                    order, width, args.images, args.epochs, args.batch_size, backend
+                )
+                rows.append((backend, width, order, result))
+                print(
+                    f"  measured {backend} width {width} {order}: {result}", flush=True
+                )
     print(
         f"\nfit end to end, ResNet-18 CIFAR stem, batch {args.batch_size} "
         f"({2 * args.batch_size} views), {args.images} images, {args.epochs} epochs, "
         f"{os.cpu_count()} CPU cores, a fresh process per row"
     )
     print(
-        f"{'width':>5} | {'import order':<19} | {'oneDNN':>6} | {'1st epoch s':>11} | "
+        f"{'backend':<10} | {'width':>5} | {'import order':<19} | {'oneDNN':>6} | {'1st epoch s':>11} | "
         f"{'fit views/s':>11} | {'step views/s':>12} | {'fit/step':>8} | "
         f"{'after fit s':>11}"
     )
-    print("-" * 105)
-    for width, order, r in rows:
+    print("-" * 118)
+    for backend, width, order, r in rows:
+        onednn = str(r["onednn"]) if backend == "tensorflow" else "-"
         print(
-            f"{width:>5} | {order:<19} | {str(r['onednn']):>6} | "
+            f"{backend:<10} | {width:>5} | {order:<19} | {onednn:>6} | "
             f"{r['first_epoch_s']:>11.1f} | {r['fit_views_s']:>11.1f} | "
             f"{r['step_views_s']:>12.1f} | {r['fit_views_s'] / r['step_views_s']:>8.0%} | "
             f"{r['after_fit_s']:>11.1f}"

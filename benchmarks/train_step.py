@@ -1,27 +1,31 @@
 """SimCLR training-step throughput (views/s) on this machine.
 
     python benchmarks/train_step.py [--batch-size 256] [--steps 6] [--widths 1 0.25]
+                                    [--backend tensorflow|jax|torch]
 
 ResNet-18 with the CIFAR stem on 32×32 images, default projection head, LARS,
 augmentation inside the step; each step processes 2 × batch views. Reports the
 median over steady-state steps (the first, tracing, steps are dropped), with
 and without XLA (`jit_compile`). Pass `--mixed-precision mixed_bfloat16` on
-accelerators.
+accelerators. `--backend` picks the Keras backend (JAX always compiles the
+step with XLA; PyTorch never does here).
 """
 
 import argparse
 import os
 import statistics
+import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # as keras_simclr sets it
+if "--backend" in sys.argv:  # before Keras loads
+    os.environ["KERAS_BACKEND"] = sys.argv[sys.argv.index("--backend") + 1]
+
+import keras_simclr as ks  # noqa: E402, I001  (first: oneDNN before TensorFlow loads)
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-
-import keras_simclr as ks  # noqa: E402
 
 
 class StepTimer(keras.callbacks.Callback):
@@ -60,7 +64,12 @@ def main():
     parser.add_argument("--widths", type=float, nargs="+", default=[1.0, 0.25])
     parser.add_argument("--mixed-precision", default=None)
     parser.add_argument("--xla", choices=("both", "off", "on"), default="both")
+    parser.add_argument("--backend", default=keras.backend.backend())
     args = parser.parse_args()
+    if args.backend == "jax":
+        args.xla = "on"  # a JAX step is always compiled
+    elif args.backend == "torch":
+        args.xla = "off"
     if args.mixed_precision:
         keras.mixed_precision.set_global_policy(args.mixed_precision)
     devices = [d.device_type for d in tf.config.list_physical_devices()]
@@ -76,7 +85,7 @@ def main():
                 flush=True,
             )
     print(
-        f"\nSimCLR train step, ResNet-18 CIFAR stem, batch {args.batch_size} ({2 * args.batch_size} views), devices {sorted(set(devices))}, {os.cpu_count()} CPU cores, policy {keras.mixed_precision.global_policy().name}"
+        f"\nSimCLR train step, {keras.backend.backend()} backend, ResNet-18 CIFAR stem, batch {args.batch_size} ({2 * args.batch_size} views), devices {sorted(set(devices))}, {os.cpu_count()} CPU cores, policy {keras.mixed_precision.global_policy().name}"
     )
     print(f"{'width':>6} | {'XLA':>5} | {'views/s':>9}")
     print("-" * 27)

@@ -18,6 +18,9 @@ command does the same. Nothing else changes: no start-up file, no other
 process. When TensorFlow was loaded first with the kernels off on a CPU-only
 x86 machine and the TensorFlow backend trains, `SimCLRModel` warns once with
 the cost and the fix.
+
+On the JAX and PyTorch backends, importing keras_simclr hides the GPUs from
+TensorFlow (which only runs tf.data there): see `keep_tensorflow_off_the_gpus`.
 """
 
 import os
@@ -50,6 +53,30 @@ enable_onednn_before_tensorflow_loads()
 import keras  # noqa: E402
 
 _warned_about_cpu_kernels = False
+
+
+def keep_tensorflow_off_the_gpus():
+    """On the JAX and PyTorch backends, TensorFlow (tf.data only) sees no GPU.
+
+    TensorFlow would otherwise reserve most of each GPU's memory the first
+    time a `tf.data` pipeline runs, beside the backend that trains there
+    (Keras's JAX guide asks for the CPU TensorFlow for this reason; here one
+    `tensorflow` wheel serves every stack). Done once, at import, on those
+    backends only; if TensorFlow already initialised its devices it is left
+    as it is.
+    """
+    if keras.backend.backend() == "tensorflow":
+        return False
+    import tensorflow as tf
+
+    try:
+        tf.config.set_visible_devices([], "GPU")
+    except RuntimeError:  # devices already initialised by the user's code
+        return False
+    return True
+
+
+keep_tensorflow_off_the_gpus()
 
 
 def name():

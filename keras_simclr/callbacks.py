@@ -14,9 +14,11 @@ from keras_simclr.saving import atomic_path, remove_partial_writes
 class NaNGuard(keras.callbacks.Callback):
     """Stops training with a clear error as soon as the loss is NaN or inf.
 
-    Unlike `keras.callbacks.TerminateOnNaN`, which stops quietly, this raises
-    `FloatingPointError` naming the epoch and step and the usual causes, so a
-    script or scheduler sees the failure.
+    `keras.callbacks.TerminateOnNaN` stops quietly by default, and with
+    `raise_error=True` raises a bare `RuntimeError`; this raises
+    `FloatingPointError` naming the epoch and step and the usual causes of a
+    diverged SimCLR run (learning rate, temperature, pixel range), so a
+    script or scheduler sees the failure and its likely fix.
 
     Examples:
         >>> import numpy as np, keras

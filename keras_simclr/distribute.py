@@ -81,12 +81,42 @@ def is_multi_worker():
 STRATEGIES = ("default", "mirrored", "multi-worker", "tpu")
 
 
+class KerasDistribution:
+    """`keras.distribution.DataParallel` behind a strategy's two attributes.
+
+    The command line asks for a strategy by name; on the JAX (and PyTorch)
+    backends "mirrored" means data parallelism over every local device and
+    "multi-worker" over every process's devices (after
+    `keras.distribution.initialize()`). Setting it is global, as Keras's
+    distribution API is: it lasts for the process (the command line's).
+
+    Attributes:
+        num_replicas_in_sync: devices the global batch is split over.
+    """
+
+    def __init__(self, distribution=None):
+        self.distribution = distribution
+        self.num_replicas_in_sync = (
+            1 if distribution is None else len(distribution.device_mesh.devices.flat)
+        )
+
+    def scope(self):
+        import contextlib
+
+        return contextlib.nullcontext()
+
+
 def make_strategy(name="default"):
-    """A `tf.distribute` strategy by name, with errors that say what to fix.
+    """A distribution by name, with errors that say what to fix.
+
+    TensorFlow: a `tf.distribute` strategy. JAX and PyTorch: a
+    `KerasDistribution` ("mirrored" and "multi-worker" set
+    `keras.distribution.DataParallel` over all devices).
 
     Args:
-        name: "default" (no distribution), "mirrored" (all local GPUs),
-            "multi-worker" (needs `TF_CONFIG`) or "tpu".
+        name: "default" (no distribution), "mirrored" (all local
+            accelerators), "multi-worker" (TensorFlow: needs `TF_CONFIG`;
+            JAX: `keras.distribution.initialize()`'s environment) or "tpu".
 
     Examples:
         >>> make_strategy("default").num_replicas_in_sync
@@ -94,6 +124,18 @@ def make_strategy(name="default"):
     """
     import os
 
+    if name not in STRATEGIES:
+        raise ValueError(f"`name` must be one of {STRATEGIES}. Received: {name!r}")
+    if keras.backend.backend() != "tensorflow":
+        if name == "default":
+            return KerasDistribution()
+        if name == "tpu" and keras.backend.backend() != "jax":
+            raise ValueError("--strategy tpu needs the TensorFlow or JAX backend.")
+        if name == "multi-worker":
+            keras.distribution.initialize()
+        distribution = keras.distribution.DataParallel()
+        keras.distribution.set_distribution(distribution)
+        return KerasDistribution(distribution)
     if name == "default":
         return tf.distribute.get_strategy()
     if name == "mirrored":
@@ -106,12 +148,10 @@ def make_strategy(name="default"):
                 "docs/distributed.md."
             )
         return tf.distribute.MultiWorkerMirroredStrategy()
-    if name == "tpu":
-        try:
-            resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
-            tf.config.experimental_connect_to_cluster(resolver)
-            tf.tpu.experimental.initialize_tpu_system(resolver)
-        except (ValueError, RuntimeError, tf.errors.OpError) as error:
-            raise ValueError(f"No TPU could be reached ({error}).") from error
-        return tf.distribute.TPUStrategy(resolver)
-    raise ValueError(f"`name` must be one of {STRATEGIES}. Received: {name!r}")
+    try:
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
+        tf.config.experimental_connect_to_cluster(resolver)
+        tf.tpu.experimental.initialize_tpu_system(resolver)
+    except (ValueError, RuntimeError, tf.errors.OpError) as error:
+        raise ValueError(f"No TPU could be reached ({error}).") from error
+    return tf.distribute.TPUStrategy(resolver)

@@ -42,7 +42,8 @@ def augmentation(image_size, seed=None, **overrides):
     """`SimCLRAugmentation` with the paper's settings for the image size.
 
     Strength 1.0 and blur with probability 0.5 (ImageNet); below 64 pixels
-    strength 0.5 and no blur (CIFAR-10). See `layers.paper_settings`.
+    strength 0.5 and no blur (CIFAR-10): `SimCLRAugmentation.for_image_size`,
+    which reads `layers.simclr_augmentation.paper_settings`.
 
     Args:
         image_size: int, side of the views.

@@ -1,72 +1,42 @@
 """SimCLRModel: the task that composes encoder, head, augmentation and loss."""
 
 import keras
-import numpy as np
 from keras import ops
 
 from keras_simclr import backend
-from keras_simclr.datasets.pretraining import pretraining_data
+from keras_simclr.datasets.pretraining import (
+    evaluation_data,
+    pretraining_data,
+    split_validation,
+)
 from keras_simclr.distribute import is_multi_worker, num_replicas
 from keras_simclr.layers import ProjectionHead, SimCLRAugmentation
-from keras_simclr.losses import (
-    NTXent,
-    check_temperature,
-    contrastive_accuracy,
-    contrastive_logits,
-    nt_xent_from_logits,
-)
-from keras_simclr.models.encoder import pooled_encoder
+from keras_simclr.losses import NTXent, check_temperature
+from keras_simclr.losses.nt_xent import contrastive_loss_and_accuracy
+from keras_simclr.models.encoder import fixed_image_size, pooled_encoder
 from keras_simclr.optimizers import LARS
-
-
-def _fixed_image_size(encoder):
-    try:
-        shape = encoder.inputs[0].shape
-    except (AttributeError, IndexError, TypeError, ValueError):
-        return None
-    if shape[1] is not None and shape[1] == shape[2]:
-        return int(shape[1])
-    return None
-
-
-def _split_validation(x, y, kwargs):
-    """Numpy `validation_split`: the last share of the arrays, as Keras does."""
-    fraction = kwargs.pop("validation_split", None)
-    if not fraction:
-        return x, y
-    if not isinstance(x, np.ndarray):
-        raise ValueError("`validation_split` is only supported for numpy images.")
-    cut = int(len(x) * (1 - fraction))
-    kwargs["validation_data"] = x[cut:] if y is None else (x[cut:], y[cut:])
-    return x[:cut], None if y is None else y[:cut]
 
 
 @keras.saving.register_keras_serializable(package="keras_simclr")
 class SimCLRModel(keras.Model):
     """SimCLR pretraining: `fit` on unlabeled images, `predict` gives h.
 
-    Reference: Chen et al., 2020, Algorithm 1. Each training step draws two
-    augmented views of every image, encodes BOTH views in one forward pass (so
-    BatchNormalization sees both — use `synchronized_batch_norm=True` on the
-    backbone for global BN across replicas), projects them, and minimises
-    NT-Xent over the global batch: under a `tf.distribute` strategy the
-    negatives are gathered from all replicas; on JAX under
-    `keras.distribution.DataParallel` the global batch is one array, so the
-    loss and BatchNorm statistics are global by construction.
+    Reference: Chen et al., 2020, Algorithm 1. Each step draws two augmented
+    views of every image, encodes BOTH in one forward pass (so BatchNorm sees
+    both), projects them and minimises NT-Xent over the global batch: under a
+    `tf.distribute` strategy the negatives are gathered from all replicas
+    (`synchronized_batch_norm=True` on the backbone for global BN); on JAX
+    under `keras.distribution.DataParallel` the global batch is one array, so
+    the loss and BN statistics are global by construction. The step is
+    Keras's own on every backend: `call` on the input form of
+    `datasets.pretraining_data` returns both views' features and
+    projections, and `compute_loss` turns them into the loss.
 
-    The step is Keras's own for each backend (TensorFlow, JAX, PyTorch): in
-    training, `call` receives the model's input form (`{"images": ...}` or
-    `{"views_a": ..., "views_b": ...}`, see `datasets.pretraining_data`) and
-    returns both views' features and projections; `compute_loss` turns them
-    into NT-Xent (plus the online probe's loss).
-
-    `fit` logs `loss` (NT-Xent), `contrastive_accuracy` (how often the positive
-    is the top-1 of the 2N−1 candidates) and, with `probe_classes` and labelled
-    data, `probe_loss` and `probe_accuracy` of an online linear classifier
-    trained on `stop_gradient(h)` in the same step (SimCLR's online probe).
-
-    `model(images)` and `model.predict(images)` return the representation h of
-    the central, resized image (`augmentation(training=False)`), not z.
+    `fit` logs `loss` (NT-Xent), `contrastive_accuracy` (the positive is the
+    top-1 of the 2N−1 candidates) and, with `probe_classes` and labels,
+    `probe_loss` and `probe_accuracy` of SimCLR's online linear probe on
+    `stop_gradient(h)`. `model(images)` and `predict` return h of the
+    central, resized image, not z.
 
     Args:
         encoder: a `ResNetBackbone` or any `keras.Model` mapping images to
@@ -120,9 +90,9 @@ class SimCLRModel(keras.Model):
         # === Layers ===
         self.encoder = pooled_encoder(encoder)
         self.projection_head = projection_head or ProjectionHead()
-        if augmentation is None and _fixed_image_size(self.encoder):
+        if augmentation is None and fixed_image_size(self.encoder):
             augmentation = SimCLRAugmentation.for_image_size(
-                _fixed_image_size(self.encoder)
+                fixed_image_size(self.encoder)
             )
         self.augmentation = augmentation  # else built from the images' size
         self.probe = (
@@ -210,7 +180,9 @@ class SimCLRModel(keras.Model):
                 "image of a batch with all the others, so an image cannot be "
                 "weighted out. Filter the images instead."
             )
-        x, y = _split_validation(x, y, kwargs)
+        x, y, validation = split_validation(x, y, kwargs.pop("validation_split", None))
+        if validation is not None:
+            kwargs["validation_data"] = validation
         data = pretraining_data(
             x,
             y,
@@ -224,7 +196,7 @@ class SimCLRModel(keras.Model):
             # NaN checks run in the input pipeline instead.
             data.dataset = data.dataset.map(self._checked)
         if kwargs.get("validation_data") is not None:
-            validation = self._evaluation_data(
+            validation = evaluation_data(
                 kwargs["validation_data"], batch_size, kwargs.get("validation_steps")
             )
             kwargs["validation_data"] = validation.dataset
@@ -249,21 +221,12 @@ class SimCLRModel(keras.Model):
         Takes what `fit` takes. BatchNorm runs in inference mode; the views
         are random, as in training.
         """
-        data = self._evaluation_data(x if y is None else (x, y), batch_size, steps)
+        data = evaluation_data(x if y is None else (x, y), batch_size, steps)
         return super().evaluate(data.dataset, steps=data.steps_per_epoch, **kwargs)
 
     def _checked(self, inputs, *labels):
         check = self.augmentation.check_values
         return ({key: check(value) for key, value in inputs.items()}, *labels)
-
-    @staticmethod
-    def _evaluation_data(data, batch_size, steps):
-        x, y = data if isinstance(data, tuple) and len(data) == 2 else (data, None)
-        if not isinstance(x, np.ndarray):
-            x, y = data, None
-        return pretraining_data(
-            x, y, batch_size=batch_size, shuffle=False, steps_per_epoch=steps
-        )
 
     def get_compile_config(self):
         config = super().get_compile_config()
@@ -371,30 +334,11 @@ class SimCLRModel(keras.Model):
         return super().save(filepath, *args, **kwargs)
 
     def _contrastive_loss(self, projections_a, projections_b):
-        """This replica's share of NT-Xent; updates `contrastive_accuracy`.
-
-        With the default `NTXent` loss, the `(2n, 2M)` logits (and the
-        cross-replica gather) are computed once and serve both the loss and
-        the accuracy. A custom loss is called as given, and the accuracy then
-        needs a second logits matrix.
-        """
-        loss = self.contrastive_loss
-        if isinstance(loss, NTXent) and loss.reduction == "sum_over_batch_size":
-            logits, positive = contrastive_logits(
-                projections_a, projections_b, loss.temperature
-            )  # (2n, 2M), (2n,)
-            per_pair = nt_xent_from_logits(logits, positive)  # (n,)
-            # Keras' reduction: the mean over this replica's pairs, divided by
-            # the replica count (the replicas' sum is the global loss).
-            contrastive = ops.mean(per_pair) / num_replicas()
-        else:
-            contrastive = loss(projections_a, projections_b)
-            logits, positive = contrastive_logits(
-                projections_a, projections_b, self.temperature
-            )
-        self.accuracy_tracker.update_state(
-            contrastive_accuracy(ops.stop_gradient(logits), positive)
+        """This replica's share of NT-Xent; updates `contrastive_accuracy`."""
+        contrastive, accuracy = contrastive_loss_and_accuracy(
+            self.contrastive_loss, projections_a, projections_b, self.temperature
         )
+        self.accuracy_tracker.update_state(accuracy)
         return contrastive
 
     def _probe_loss(self, features, labels):

@@ -128,14 +128,14 @@ def test_probabilities_within_sampling_error(jitter_rate, grayscale_rate):
     not_gray = ~is_gray(views)
     changed = np.any(np.abs(views - colourful) > 1e-6, axis=(1, 2, 3))
     assert abs(changed[not_gray].mean() - jitter_rate) < 2 * tolerance
-    blur = ks.layers.RandomGaussianBlur(probability=0.5, seed=0)
+    blur = ks.layers.RandomGaussianBlur(blur_rate=0.5, seed=0)
     kernels = blur.sample_kernels(n, 5).numpy()
     assert abs((kernels[:, 2] < 1).mean() - 0.5) < tolerance
 
 
 def test_jitter_factors_follow_the_strength():
     distort = ks.layers.RandomColorDistortion(
-        strength=0.5, jitter_rate=1.0, grayscale_rate=0.0, seed=0
+        jitter_strength=0.5, jitter_rate=1.0, grayscale_rate=0.0, seed=0
     )
     matrix, offset = distort.sample_transforms(tf.fill((2000, 3), 0.5))
     # Determinants of brightness·contrast·saturation·hue maps: the brightness,
@@ -143,7 +143,9 @@ def test_jitter_factors_follow_the_strength():
     determinants = np.linalg.det(matrix.numpy())
     assert (determinants > 0.6**8 - 1e-4).all() and (determinants < 1.4**8 + 1e-4).all()
     assert np.std(determinants) > 0.05
-    zero = ks.layers.RandomColorDistortion(strength=0.0, grayscale_rate=0.0, seed=0)
+    zero = ks.layers.RandomColorDistortion(
+        jitter_strength=0.0, grayscale_rate=0.0, seed=0
+    )
     matrix, offset = zero.sample_transforms(tf.fill((8, 3), 0.5))
     np.testing.assert_allclose(matrix, np.broadcast_to(np.eye(3), (8, 3, 3)), atol=1e-6)
 
@@ -156,7 +158,7 @@ def test_each_jitter_operation_is_its_reference_map():
     np.testing.assert_allclose((x @ GRAY_MATRIX)[..., 0], gray, rtol=1e-6)
     # Hue rotation keeps luma (Y of YIQ) and maps a zero-angle to identity.
     distort = ks.layers.RandomColorDistortion(
-        strength=1.0, jitter_rate=1.0, grayscale_rate=0.0, seed=0
+        jitter_strength=1.0, jitter_rate=1.0, grayscale_rate=0.0, seed=0
     )
     views = distort(np.broadcast_to(x, (64, 4, 4, 3)).copy()).numpy()
     assert np.isfinite(views).all()
@@ -186,10 +188,10 @@ def test_value_range_scale_is_folded_into_the_colour_map():
 
 
 def test_blur_matches_numpy_convolution():
-    blur = ks.layers.RandomGaussianBlur(probability=1.0, seed=0)
+    blur = ks.layers.RandomGaussianBlur(blur_rate=1.0, seed=0)
     images = np.random.default_rng(0).uniform(size=(3, 20, 20, 3)).astype("float32")
     blurred = blur(images).numpy()
-    blur = ks.layers.RandomGaussianBlur(probability=1.0, seed=0)  # same draws again
+    blur = ks.layers.RandomGaussianBlur(blur_rate=1.0, seed=0)  # same draws again
     kernels = blur.sample_kernels(3, blur.kernel_size(20)).numpy()
     r = kernels.shape[1] // 2
     padded = np.pad(images, [(0, 0), (r, r), (r, r), (0, 0)], mode="reflect")

@@ -11,6 +11,7 @@ same features.
 
 import importlib.util
 import os
+import re
 import subprocess
 import sys
 
@@ -18,6 +19,7 @@ import keras
 import numpy as np
 import pytest
 from model_helpers import fixed_augmentation, tiny_images, tiny_model
+from test_nt_xent import algorithm_1_numpy
 
 WORKER = os.path.join(os.path.dirname(__file__), "workers", "backend_step.py")
 sys.path.insert(0, os.path.dirname(WORKER))
@@ -81,6 +83,12 @@ def test_one_step_agrees_with_tensorflow(
     start, views, expected = tensorflow_step
     step = run_worker(backend, data_parallel, start, views, tmp_path)
     assert int(step["devices"]) == (2 if data_parallel else 1)
+    if data_parallel:
+        # Rows split over 2 devices: every anchor still has all 2N - 2
+        # negatives of the global batch (Algorithm 1 in numpy).
+        assert int(step["sharded_rows"]) == 4  # 8 rows over 2 devices
+        expected_loss, _ = algorithm_1_numpy(step["sharded_a"], step["sharded_b"], 0.5)
+        np.testing.assert_allclose(step["sharded_loss"], expected_loss, rtol=1e-5)
     # The TensorFlow file embeds the same on this backend.
     np.testing.assert_allclose(step["features"], expected["features"], atol=1e-4)
     np.testing.assert_allclose(step["loss"], expected["loss"], rtol=1e-5)
@@ -109,3 +117,52 @@ def test_one_step_agrees_with_tensorflow(
         rtol=1e-3,
         atol=1e-4,
     )
+
+
+def run_on(backend, code, tmp_path, **variables):
+    """Runs Python `code` in a fresh process on `backend`, in `tmp_path`."""
+    environment = dict(os.environ, KERAS_BACKEND=backend, CUDA_VISIBLE_DEVICES="")
+    environment.pop("TF_ENABLE_ONEDNN_OPTS", None)
+    environment.update(variables)
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
+    return result.stdout
+
+
+def test_readme_quick_start_runs_on_jax(tmp_path):
+    from test_readme import python_blocks
+
+    printed = run_on("jax", python_blocks()[0], tmp_path)
+    assert re.search(r"linear probe: [\d.]+%, kNN: [\d.]+%", printed), printed
+    assert (tmp_path / "simclr.keras").exists()
+
+
+def test_command_line_pretrains_and_embeds_a_photo_folder_on_jax(tmp_path):
+    from test_image_files import bad_folder
+
+    good, bad = bad_folder(tmp_path / "photos" / "animals")
+    bad_folder(tmp_path / "photos" / "plants")
+    code = (
+        "from keras_simclr.cli import main\n"
+        "assert main(['pretrain', '--dataset', 'photos', '--epochs', '2', "
+        "'--width', '0.0625', '--image-size', '16', '--batch-size', '4', "
+        "'--output', 'photos.keras', '--verbose', '0']) == 0\n"
+        "assert main(['embed', 'photos.keras', '--dataset', 'photos/animals', "
+        "'--output', 'features.npz']) == 0\n"
+    )
+    printed = run_on("jax", code, tmp_path)
+    assert "jax backend" in printed
+    assert "SimCLR pretrained" in printed and "random initialisation" in printed
+    with np.load(tmp_path / "features.npz") as saved:
+        assert saved["features"].shape == (len(good), 32)
+        assert len(saved["paths"]) == len(good)
+    # The JAX file loads here (TensorFlow) and embeds.
+    model = keras.models.load_model(tmp_path / "photos.keras")
+    assert model.predict(tiny_images(2), verbose=0).shape == (2, 32)

@@ -64,7 +64,7 @@ CASES = {
         lambda layer: _saved_layer(layer, IMAGES / 255),
     ),
     "RandomGaussianBlur": (
-        lambda: ks.layers.RandomGaussianBlur(probability=0.25, seed=1),
+        lambda: ks.layers.RandomGaussianBlur(blur_rate=0.25, seed=1),
         lambda layer: _saved_layer(layer, IMAGES / 255),
     ),
     "RandomResizedCrop": (

@@ -19,8 +19,9 @@ def _pretrain(args):
     import shutil
 
     import keras
+    import numpy as np
 
-    from keras_simclr import callbacks, datasets, distribute, recipes, saving
+    from keras_simclr import backend, callbacks, datasets, distribute, recipes, saving
 
     if args.seed < 0:
         raise ValueError(f"--seed must be >= 0, got {args.seed}")
@@ -58,7 +59,9 @@ def _pretrain(args):
             args.width,
             image_size,
             temperature=args.temperature,
-            synchronized_batch_norm=replicas > 1,
+            # tf.distribute splits BatchNorm's batch over the replicas; on
+            # JAX the step holds the global batch (global statistics).
+            synchronized_batch_norm=replicas > 1 and backend.is_tensorflow(),
             seed=seed,
             **overrides,
         )
@@ -87,12 +90,13 @@ def _pretrain(args):
             if found
             else f"keras-simclr: --resume: no checkpoint in {backup}/, starting afresh"
         )
-    params = sum(int(w.numpy().size) for w in model.encoder.trainable_weights)
+    params = sum(int(np.prod(w.shape)) for w in model.encoder.trainable_weights)
     print(
         f"keras-simclr: pretraining ResNet-{args.depth} x{args.width} "
         f"({params / 1e6:.2f} M parameters) on {args.dataset} at {image_size}px, "
         f"{args.epochs} epochs x {steps_per_epoch} steps, batch {args.batch_size}, "
-        f"{replicas} replica(s), temperature {model.temperature}"
+        f"{replicas} replica(s), temperature {model.temperature}, "
+        f"{backend.name()} backend"
     )
     start = time.time()
     model.fit(

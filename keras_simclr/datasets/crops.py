@@ -9,9 +9,10 @@ has already resized them). Keras has no per-image, original-resolution crop
 for `tf.data`, and keras-cv's crops one image at a time in Python-level loops.
 """
 
-import math
-
 import tensorflow as tf
+import tensorflow.experimental.numpy as tnp
+
+from keras_simclr.layers.crop_sampling import sample_crop_windows
 
 # The evaluation crop covers this share of the shorter side (the standard
 # "resize to S / 0.875, centre crop S" of ImageNet evaluation).
@@ -32,11 +33,10 @@ def random_crop_windows(
     Reference: Chen et al., 2020, Appendix A: "a random patch of the image is
     selected, with an area uniformly sampled between 8% and 100% of that of
     the original image, and an aspect ratio logarithmically sampled between
-    3/4 and 4/3". As in SimCLR's and torchvision's implementations, up to
-    `attempts` (area, aspect) draws are tried and the first that fits is
-    kept; if none fits, the whole image is cropped to the nearest allowed
-    aspect ratio, centred. All views' draws come from one random call (few
-    ops per image: in `tf.data` each op costs microseconds).
+    3/4 and 4/3". The windows come from `layers.crop_sampling`, the one
+    sampler (and fallback) `RandomResizedCrop` uses too, then are rounded to
+    whole pixels. All views' draws come from one random call (few ops per
+    image: in `tf.data` each op costs microseconds).
 
     Args:
         height: int32 scalar, the original's height.
@@ -53,35 +53,14 @@ def random_crop_windows(
     uniform = tf.random.stateless_uniform((views, 2 * attempts + 2), seed)
     image_height = tf.cast(height, tf.float32)
     image_width = tf.cast(width, tf.float32)
-    low, high = crop_area
-    area = (low + (high - low) * uniform[:, :attempts]) * image_height * image_width
-    log_low, log_high = math.log(aspect_ratio[0]), math.log(aspect_ratio[1])
-    ratio = tf.exp(log_low + (log_high - log_low) * uniform[:, attempts:-2])
-    crop_width = tf.round(tf.sqrt(area * ratio))  # (views, attempts)
-    crop_height = tf.round(tf.sqrt(area / ratio))
-    fits = (crop_width <= image_width) & (crop_height <= image_height)
-    first = tf.argmax(tf.cast(fits, tf.int32), axis=1, output_type=tf.int32)
-    found = tf.reduce_any(fits, axis=1)  # (views,)
-    # Fallback: the whole image, cut to the nearest allowed aspect ratio.
-    fallback_width = tf.minimum(image_width, tf.round(image_height * aspect_ratio[1]))
-    fallback_height = tf.minimum(image_height, tf.round(image_width / aspect_ratio[0]))
-    crop_width = tf.maximum(
-        tf.where(found, tf.gather(crop_width, first, batch_dims=1), fallback_width), 1
-    )
-    crop_height = tf.maximum(
-        tf.where(found, tf.gather(crop_height, first, batch_dims=1), fallback_height), 1
-    )
-    spare_height, spare_width = image_height - crop_height, image_width - crop_width
-    top = tf.where(
-        found,
-        tf.minimum(tf.floor(uniform[:, -2] * (spare_height + 1)), spare_height),
-        tf.floor(spare_height / 2),
-    )
-    left = tf.where(
-        found,
-        tf.minimum(tf.floor(uniform[:, -1] * (spare_width + 1)), spare_width),
-        tf.floor(spare_width / 2),
-    )
+    top, left, crop_height, crop_width = sample_crop_windows(
+        uniform, image_height, image_width, crop_area, aspect_ratio, tnp
+    )  # (views,) each, float
+    # Whole pixels inside the image.
+    crop_height = tf.clip_by_value(tf.round(crop_height), 1.0, image_height)
+    crop_width = tf.clip_by_value(tf.round(crop_width), 1.0, image_width)
+    top = tf.clip_by_value(tf.floor(top), 0.0, image_height - crop_height)
+    left = tf.clip_by_value(tf.floor(left), 0.0, image_width - crop_width)
     return tf.cast(tf.stack([top, left, crop_height, crop_width], axis=1), tf.int32)
 
 
@@ -99,46 +78,6 @@ def centre_crop_window(height, width, fraction=CENTRE_CROP_FRACTION):
         tf.cast(tf.round(tf.cast(shorter, tf.float32) * fraction), tf.int32), 1
     )
     return tf.stack([(height - side) // 2, (width - side) // 2, side, side])[None]
-
-
-# JPEG decoders can decode at 1/2, 1/4 or 1/8 scale in the DCT domain, far
-# faster than a full decode followed by a downscale.
-JPEG_SCALES = (1, 2, 4, 8)
-
-
-def decode_jpeg_for_windows(encoded, windows, image_size):
-    """Decodes a JPEG at the smallest scale that still serves every window.
-
-    When all windows are at least `2 ** k * image_size` pixels on their
-    shorter side, the JPEG is decoded at `1 / 2 ** k` scale (DCT scaling: a
-    proper low-pass, and much less work than a full decode), and the windows
-    are scaled to match; every window then still has at least `image_size`
-    pixels on its shorter side.
-
-    Args:
-        encoded: the JPEG's bytes.
-        windows: int32 `(V, 4)` windows in the original's pixels.
-        image_size: int, the output side.
-
-    Returns:
-        `(image, windows)`: uint8 `(h, w, 3)` and the windows in its pixels.
-    """
-    smallest = tf.reduce_min(windows[:, 2:])
-    level = tf.zeros((), tf.int32)
-    for index, scale in enumerate(JPEG_SCALES[1:], start=1):
-        level = tf.where(smallest >= scale * image_size, index, level)
-    image = tf.switch_case(
-        level,
-        [
-            lambda scale=scale: tf.io.decode_jpeg(encoded, channels=3, ratio=scale)
-            for scale in JPEG_SCALES
-        ],
-    )
-    scale = tf.gather(tf.constant(JPEG_SCALES, tf.int32), level)
-    shape = tf.shape(image)
-    sizes = tf.minimum(tf.maximum(windows[:, 2:] // scale, 1), shape[None, :2])
-    corners = tf.minimum(windows[:, :2] // scale, shape[None, :2] - sizes)
-    return image, tf.concat([corners, sizes], axis=1)
 
 
 def crop_and_resize(image, window, image_size):

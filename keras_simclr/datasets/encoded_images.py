@@ -2,20 +2,82 @@
 
 Its input is a `tf.data.Dataset` of `(key, payload, label)`: `key` names the
 item in reports (a path, or `shard#index`), `payload` is either the path to
-read or the encoded bytes, and `label` an int64 (-1 when unlabelled). Each item
-is decoded once, in parallel, and either cut into two independent SimCLR
-crops of the ORIGINAL image ("pretrain") or centre-cropped ("evaluate"). Items
-that cannot be read or decoded are skipped and reported by key, or raise.
+read or the encoded bytes, and `label` an int64 (-1 when unlabelled). The
+pipeline, one named step each:
+
+    shuffle → read bytes (`read_item`) → draw windows (`draw_windows`) →
+    decode (`decode.decode`, `decode.decode_jpeg_for_windows`) → crop
+    (`crops.crop_and_resize`) → batch (`build`)
+
+Each item is decoded once, in parallel, and either cut into two independent
+SimCLR crops of the ORIGINAL image ("pretrain", a `ViewPair`) or
+centre-cropped ("evaluate"). Items that cannot be read or decoded are
+skipped and reported by key, or raise.
 """
+
+import dataclasses
 
 import tensorflow as tf
 
-from keras_simclr.datasets import crops
+from keras_simclr.datasets import crops, decode
 from keras_simclr.datasets.pretraining import ReaderInfo, ViewPair
 
 AUTOTUNE = tf.data.AUTOTUNE
 MODES = ("pretrain", "evaluate")
 ON_ERROR = ("skip", "raise")
+
+
+@dataclasses.dataclass(frozen=True)
+class ReaderOptions:
+    """The arguments every reader shares, checked once (see `image_files`).
+
+    Attributes:
+        image_size: int, side of the views or crops.
+        batch_size: int, per input pipeline.
+        mode: "pretrain" or "evaluate".
+        crop_area: (low, high) share of the original's area.
+        aspect_ratio: (low, high) crop width / height.
+        shuffle: bool or None (None: True for "pretrain").
+        seed: int or None.
+        on_error: "skip" or "raise".
+        drop_remainder: bool or None (None: True for "pretrain").
+        shuffle_buffer: items in the shuffle buffer.
+    """
+
+    image_size: int = 224
+    batch_size: int = 256
+    mode: str = "pretrain"
+    crop_area: tuple = (0.08, 1.0)
+    aspect_ratio: tuple = (3 / 4, 4 / 3)
+    shuffle: object = None
+    seed: object = None
+    on_error: str = "skip"
+    drop_remainder: object = None
+    shuffle_buffer: int = 10_000
+
+    def __post_init__(self):
+        check_arguments(
+            self.image_size,
+            self.batch_size,
+            self.mode,
+            self.crop_area,
+            self.aspect_ratio,
+            self.on_error,
+        )
+        set_field = object.__setattr__  # frozen: normalise once, here
+        set_field(self, "image_size", int(self.image_size))
+        set_field(self, "batch_size", int(self.batch_size))
+        set_field(self, "crop_area", tuple(self.crop_area))
+        set_field(self, "aspect_ratio", tuple(self.aspect_ratio))
+        pretrain = self.mode == "pretrain"
+        if self.shuffle is None:
+            set_field(self, "shuffle", pretrain)
+        if self.drop_remainder is None:
+            set_field(self, "drop_remainder", pretrain)
+
+    @property
+    def views(self):
+        return 2 if self.mode == "pretrain" else 1
 
 
 class DecodeTracker:
@@ -39,150 +101,125 @@ class DecodeTracker:
         return sorted(key.decode() for key in attempted - decoded)
 
 
-def decode(encoded, key, on_error):
-    """One encoded image → uint8 `(H, W, 3)` RGB.
+def read_item(payload, read_files):
+    """The encoded bytes of an item: its file's content, or the payload."""
+    return tf.io.read_file(payload) if read_files else payload
 
-    JPEG (also CMYK and grayscale), PNG (also 16-bit, with alpha), GIF
-    (first frame) and BMP become 3-channel uint8; 16-bit values are scaled
-    to 0–255 and alpha is dropped. With `on_error="raise"` the decode runs
-    in Python so that the error names `key` (slower: for debugging a dataset).
+
+def draw_windows(height, width, item_seed, options):
+    """int32 `(views, 4)` windows `[top, left, height, width]` in the original."""
+    if options.mode == "pretrain":
+        return crops.random_crop_windows(
+            height, width, item_seed, options.crop_area, options.aspect_ratio
+        )
+    return crops.centre_crop_window(height, width)
+
+
+def decode_with_windows(encoded, key, item_seed, options):
+    """`(image, windows)`: JPEGs decoded at the smallest scale serving the windows.
+
+    The windows of a JPEG are drawn from its header before decoding; other
+    formats are decoded first. With `on_error="raise"` every format takes
+    the path that can name the file.
     """
 
-    def decode_image(data):
-        return tf.io.decode_image(
-            data, channels=3, dtype=tf.uint8, expand_animations=False
-        )
+    def any_format():
+        image = decode.decode(encoded, key, options.on_error)  # (H, W, 3) uint8
+        shape = tf.shape(image)
+        return image, draw_windows(shape[0], shape[1], item_seed, options)
 
-    if on_error == "skip":
-        return decode_image(encoded)
+    if options.on_error == "raise":
+        return any_format()
 
-    def decode_or_name(data, name):
-        try:
-            return decode_image(data)
-        except tf.errors.OpError as error:
-            message = str(error).splitlines()[-1].split("] ")[-1]
-            raise ValueError(
-                f"Cannot decode {name.numpy().decode()!r}: {message}. Remove or "
-                "fix the file, or pass on_error='skip' to skip it."
-            ) from None
+    def jpeg():
+        shape = tf.io.extract_jpeg_shape(encoded)  # the header only
+        windows = draw_windows(shape[0], shape[1], item_seed, options)
+        return decode.decode_jpeg_for_windows(encoded, windows, options.image_size)
 
-    image = tf.py_function(decode_or_name, [encoded, key], tf.uint8)
-    image.set_shape((None, None, 3))
-    return image
+    return tf.cond(tf.io.is_jpeg(encoded), jpeg, any_format)
+
+
+def load_item(item, item_seed, options, tracker, read_files, labelled):
+    """One item → its views (`ViewPair`) or centre crop, with its label.
+
+    The tracker records the key before the decode and again once the image
+    is decoded, so an item that fails in between is reported by name.
+    """
+    key, payload, label = item
+    encoded = read_item(payload, read_files)
+    inserted = tracker.attempted.insert(key, tf.constant(1, tf.int64))
+    with tf.control_dependencies([inserted]):
+        image, windows = decode_with_windows(encoded, key, item_seed, options)
+    with tf.control_dependencies([image]):
+        done = tracker.decoded.insert(key, tf.constant(1, tf.int64))
+    with tf.control_dependencies([done]):
+        views = [
+            crops.crop_and_resize(image, windows[index], options.image_size)
+            for index in range(options.views)
+        ]  # (S, S, 3) uint8 each
+    views = ViewPair(*views) if options.mode == "pretrain" else views[0]
+    return (views, label) if labelled else views
 
 
 def build(
     items,
+    options,
     *,
     read_files,
-    image_size,
-    batch_size,
-    mode,
-    crop_area,
-    aspect_ratio,
     labelled,
-    shuffle,
-    seed,
-    on_error,
-    shuffle_buffer=None,
-    drop_remainder=None,
     sharded=False,
     file_paths=(),
     class_names=None,
 ):
-    """The common pipeline: (shuffle) → decode + crop in parallel → batch.
+    """The common pipeline: (shuffle) → `load_item` in parallel → batch.
 
     Args:
         items: dataset of `(key, payload, label)`, already sharded.
+        options: a `ReaderOptions`.
         read_files: True when `payload` is a path to read.
+        labelled: True to yield `(x, label)`.
         sharded: True when `items` holds this input pipeline's share only;
             tf.distribute's auto-sharding is then turned off.
         file_paths: the keys of `items`, for `ReaderInfo`.
         class_names: the labels' names, or None.
-        (the rest: see `image_files`).
 
     Returns:
         A batched, prefetched `tf.data.Dataset` carrying its `ReaderInfo`
         (see `attach`).
     """
-    check_arguments(image_size, batch_size, mode, crop_area, aspect_ratio, on_error)
-    image_size, batch_size = int(image_size), int(batch_size)
-    crop_area, aspect_ratio = tuple(crop_area), tuple(aspect_ratio)
     tracker = DecodeTracker()
-    if shuffle:
+    if options.shuffle:
         items = items.shuffle(
-            shuffle_buffer or 10_000, seed=seed, reshuffle_each_iteration=True
+            options.shuffle_buffer, seed=options.seed, reshuffle_each_iteration=True
         )
     # One stateless seed pair per item, deterministic under `seed` and new
     # each epoch.
-    seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+    seeds = tf.data.Dataset.random(seed=options.seed, rerandomize_each_iteration=True)
     items = tf.data.Dataset.zip((items, seeds.batch(2)))
-
-    def windows_for(height, width, item_seed):
-        if mode == "pretrain":
-            return crops.random_crop_windows(
-                height, width, item_seed, crop_area, aspect_ratio
-            )  # (2, 4)
-        return crops.centre_crop_window(height, width)  # (1, 4)
-
-    def decode_and_place(encoded, key, item_seed):
-        """(image, windows): JPEGs are decoded at the smallest serving scale."""
-
-        def any_format():
-            image = decode(encoded, key, on_error)  # (H, W, 3) uint8
-            shape = tf.shape(image)
-            return image, windows_for(shape[0], shape[1], item_seed)
-
-        if on_error == "raise":  # the decode must run where it can name the key
-            return any_format()
-
-        def jpeg():
-            shape = tf.io.extract_jpeg_shape(encoded)  # the header only
-            windows = windows_for(shape[0], shape[1], item_seed)
-            return crops.decode_jpeg_for_windows(encoded, windows, image_size)
-
-        return tf.cond(tf.io.is_jpeg(encoded), jpeg, any_format)
-
-    def load(item, item_seed):
-        key, payload, label = item
-        encoded = tf.io.read_file(payload) if read_files else payload
-        inserted = tracker.attempted.insert(key, tf.constant(1, tf.int64))
-        with tf.control_dependencies([inserted]):
-            image, windows = decode_and_place(encoded, key, item_seed)
-        with tf.control_dependencies([image]):
-            done = tracker.decoded.insert(key, tf.constant(1, tf.int64))
-        with tf.control_dependencies([done]):
-            views = tuple(
-                crops.crop_and_resize(image, windows[index], image_size)
-                for index in range(2 if mode == "pretrain" else 1)
-            )  # (S, S, 3) uint8 each
-        views = ViewPair(*views) if mode == "pretrain" else views[0]
-        return (views, label) if labelled else views
-
     dataset = items.map(
-        load,
+        lambda item, item_seed: load_item(
+            item, item_seed, options, tracker, read_files, labelled
+        ),
         num_parallel_calls=AUTOTUNE,
         # Order is kept when it matters (a seed, or file order to evaluate).
-        deterministic=seed is not None or mode == "evaluate",
+        deterministic=options.seed is not None or options.mode == "evaluate",
     )
-    if on_error == "skip":
+    if options.on_error == "skip":
         dataset = dataset.ignore_errors()
-    if drop_remainder is None:
-        drop_remainder = mode == "pretrain"
-    dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
+    dataset = dataset.batch(options.batch_size, drop_remainder=options.drop_remainder)
     dataset = dataset.prefetch(AUTOTUNE)
     if sharded:
-        options = tf.data.Options()
-        options.experimental_distribute.auto_shard_policy = (
+        distribute_options = tf.data.Options()
+        distribute_options.experimental_distribute.auto_shard_policy = (
             tf.data.experimental.AutoShardPolicy.OFF
         )  # already sharded by file, before decoding
-        dataset = dataset.with_options(options)
+        dataset = dataset.with_options(distribute_options)
     info = ReaderInfo(
         file_paths=tuple(file_paths),
         class_names=class_names,
-        batch_size=batch_size,
-        image_size=image_size,
-        mode=mode,
+        batch_size=options.batch_size,
+        image_size=options.image_size,
+        mode=options.mode,
         tracker=tracker,
     )
     return attach(dataset, info)

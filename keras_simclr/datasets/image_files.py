@@ -1,5 +1,6 @@
 """`image_files`: a folder, glob or list of photos → SimCLR view pairs or eval crops."""
 
+import dataclasses
 import glob
 import os
 
@@ -171,12 +172,18 @@ def image_files(
         >>> next(iter(images)).shape, len(images.file_paths)
         (TensorShape([4, 32, 32, 3]), 4)
     """
-    encoded_images.check_arguments(
-        image_size, batch_size, mode, crop_area, aspect_ratio, on_error
-    )  # before listing the files
+    options = encoded_images.ReaderOptions(  # checked before listing the files
+        image_size,
+        batch_size,
+        mode,
+        crop_area,
+        aspect_ratio,
+        shuffle,
+        seed,
+        on_error,
+        drop_remainder,
+    )
     paths, label_list, class_names = list_image_files(source, labels)
-    if shuffle is None:
-        shuffle = mode == "pretrain"
     labelled = label_list is not None
     items = tf.data.Dataset.from_tensor_slices(
         (paths, paths, label_list if labelled else [-1] * len(paths))
@@ -187,20 +194,12 @@ def image_files(
         shard = input_context.input_pipeline_id
         items = items.shard(shards, shard)
         paths = paths[shard::shards]
+    options = dataclasses.replace(options, shuffle_buffer=max(len(paths), 1))
     return encoded_images.build(
         items,
+        options,
         read_files=True,
-        image_size=image_size,
-        batch_size=batch_size,
-        mode=mode,
-        crop_area=crop_area,
-        aspect_ratio=aspect_ratio,
         labelled=labelled,
-        shuffle=shuffle,
-        seed=seed,
-        on_error=on_error,
-        shuffle_buffer=max(len(paths), 1),
-        drop_remainder=drop_remainder,
         sharded=input_context is not None,
         file_paths=paths,
         class_names=class_names,

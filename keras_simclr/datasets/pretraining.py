@@ -187,6 +187,36 @@ def pretraining_data(
     return PretrainingData(dataset, steps_per_epoch, info)
 
 
+def split_validation(x, y, fraction):
+    """`(x, y, validation)`: numpy `validation_split`, the last share, as Keras.
+
+    `validation` is None without a `fraction`.
+    """
+    if not fraction:
+        return x, y, None
+    if not isinstance(x, np.ndarray):
+        raise ValueError("`validation_split` is only supported for numpy images.")
+    cut = int(len(x) * (1 - fraction))
+    validation = x[cut:] if y is None else (x[cut:], y[cut:])
+    return x[:cut], None if y is None else y[:cut], validation
+
+
+def evaluation_data(data, batch_size=None, steps=None):
+    """`PretrainingData` for `evaluate` / `validation_data`: not shuffled.
+
+    Args:
+        data: images, `(images, labels)` numpy, or a dataset as `fit` takes.
+        batch_size: for numpy images.
+        steps: int or None, batches to evaluate.
+    """
+    x, y = data if isinstance(data, tuple) and len(data) == 2 else (data, None)
+    if not isinstance(x, np.ndarray):
+        x, y = data, None
+    return pretraining_data(
+        x, y, batch_size=batch_size, shuffle=False, steps_per_epoch=steps
+    )
+
+
 def as_model_inputs(dataset):
     """A dataset of images, `(images, labels)` or view pairs, in the model's form.
 

@@ -75,17 +75,25 @@ def tfrecord_images(
         >>> next(iter(data)).shape
         TensorShape([3, 16, 16, 3])
     """
-    encoded_images.check_arguments(
-        image_size, batch_size, mode, crop_area, aspect_ratio, on_error
+    options = encoded_images.ReaderOptions(
+        image_size,
+        batch_size,
+        mode,
+        crop_area,
+        aspect_ratio,
+        shuffle,
+        seed,
+        on_error,
+        drop_remainder,
+        shuffle_buffer,
     )
+    shuffle = options.shuffle
     if isinstance(file_pattern, (str, os.PathLike)):
         files = sorted(glob.glob(os.fspath(file_pattern)))
     else:
         files = sorted(os.fspath(f) for f in file_pattern)
     if not files:
         raise ValueError(f"No TFRecord files match {file_pattern!r}.")
-    if shuffle is None:
-        shuffle = mode == "pretrain"
     names = tf.data.Dataset.from_tensor_slices(files)
     if input_context is not None:
         if len(files) < input_context.num_input_pipelines:
@@ -124,18 +132,9 @@ def tfrecord_images(
     )
     return encoded_images.build(
         items,
+        options,
         read_files=False,
-        image_size=image_size,
-        batch_size=batch_size,
-        mode=mode,
-        crop_area=crop_area,
-        aspect_ratio=aspect_ratio,
         labelled=bool(label_key),
-        shuffle=shuffle,
-        seed=seed,
-        on_error=on_error,
-        shuffle_buffer=shuffle_buffer,
-        drop_remainder=drop_remainder,
         sharded=input_context is not None,
         file_paths=files,
     )
@@ -251,11 +250,19 @@ def tfds_images(
         raise ImportError(
             "tfds_images needs tensorflow-datasets: `pip install tensorflow-datasets`."
         ) from error
-    encoded_images.check_arguments(
-        image_size, batch_size, mode, crop_area, aspect_ratio, on_error
+    options = encoded_images.ReaderOptions(
+        image_size,
+        batch_size,
+        mode,
+        crop_area,
+        aspect_ratio,
+        shuffle,
+        seed,
+        on_error,
+        drop_remainder,
+        shuffle_buffer,
     )
-    if shuffle is None:
-        shuffle = mode == "pretrain"
+    shuffle = options.shuffle
     builder = tfds.builder(name, data_dir=data_dir)
     records = builder.as_dataset(
         split=split,
@@ -277,16 +284,7 @@ def tfds_images(
     # tfds shards by file itself (ReadConfig.input_context).
     return encoded_images.build(
         items,
+        options,
         read_files=False,
-        image_size=image_size,
-        batch_size=batch_size,
-        mode=mode,
-        crop_area=crop_area,
-        aspect_ratio=aspect_ratio,
         labelled=bool(label_key),
-        shuffle=shuffle,
-        seed=seed,
-        on_error=on_error,
-        shuffle_buffer=shuffle_buffer,
-        drop_remainder=drop_remainder,
     )

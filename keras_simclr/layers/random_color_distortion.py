@@ -66,7 +66,9 @@ class RandomColorDistortion(RandomLayer):
     once, after the composed map, instead of after each operation.
 
     Args:
-        strength: float ≥ 0, the colour-jitter strength s. Defaults to 1.0
+        jitter_strength: float ≥ 0, the colour-jitter strength s
+            (`strength=`, the name of files saved by 0.2.0, is accepted).
+            Defaults to 1.0
             (0.5 is SimCLR's CIFAR setting).
         jitter_rate: probability of the jitter. Defaults to 0.8.
         grayscale_rate: probability of grayscale. Defaults to 0.2.
@@ -81,18 +83,26 @@ class RandomColorDistortion(RandomLayer):
     """
 
     def __init__(
-        self, strength=1.0, jitter_rate=0.8, grayscale_rate=0.2, seed=None, **kwargs
+        self,
+        jitter_strength=1.0,
+        jitter_rate=0.8,
+        grayscale_rate=0.2,
+        seed=None,
+        **kwargs,
     ):
+        jitter_strength = kwargs.pop("strength", jitter_strength)  # the 0.2.0 name
         super().__init__(seed=seed, **kwargs)
-        if strength < 0:
-            raise ValueError(f"`strength` must be >= 0. Received: strength={strength}")
+        if jitter_strength < 0:
+            raise ValueError(
+                f"`jitter_strength` must be >= 0. Received: jitter_strength={jitter_strength}"
+            )
         for name, rate in (
             ("jitter_rate", jitter_rate),
             ("grayscale_rate", grayscale_rate),
         ):
             if not 0 <= rate <= 1:
                 raise ValueError(f"`{name}` must be in [0, 1]. Received: {name}={rate}")
-        self.strength = strength
+        self.jitter_strength = jitter_strength
         self.jitter_rate = jitter_rate
         self.grayscale_rate = grayscale_rate
 
@@ -112,17 +122,17 @@ class RandomColorDistortion(RandomLayer):
         batch_size = ops.shape(channel_means)[0]
         identity = ops.broadcast_to(ops.eye(3), (batch_size, 3, 3))
         matrix, offset = identity, ops.zeros((batch_size, 3))
-        if self.strength > 0 and self.jitter_rate > 0:
-            brightness = self._factor(batch_size, 0.8 * self.strength)
-            contrast = self._factor(batch_size, 0.8 * self.strength)
-            saturation = self._factor(batch_size, 0.8 * self.strength)
+        if self.jitter_strength > 0 and self.jitter_rate > 0:
+            brightness = self._factor(batch_size, 0.8 * self.jitter_strength)
+            contrast = self._factor(batch_size, 0.8 * self.jitter_strength)
+            saturation = self._factor(batch_size, 0.8 * self.jitter_strength)
             angle = (
                 2
                 * math.pi
                 * keras.random.uniform(
                     (batch_size,),
-                    -0.2 * self.strength,
-                    0.2 * self.strength,
+                    -0.2 * self.jitter_strength,
+                    0.2 * self.jitter_strength,
                     seed=self.seed_generator,
                 )
             )
@@ -225,7 +235,7 @@ class RandomColorDistortion(RandomLayer):
         config = super().get_config()
         config.update(
             {
-                "strength": self.strength,
+                "jitter_strength": self.jitter_strength,
                 "jitter_rate": self.jitter_rate,
                 "grayscale_rate": self.grayscale_rate,
             }

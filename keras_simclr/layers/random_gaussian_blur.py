@@ -8,7 +8,7 @@ from keras_simclr.layers.random_layer import RandomLayer
 
 @keras.saving.register_keras_serializable(package="keras_simclr")
 class RandomGaussianBlur(RandomLayer):
-    """Blurs each image with probability `probability`, with its own sigma.
+    """Blurs each image with probability `blur_rate`, with its own sigma.
 
     Reference: Chen et al., 2020, Appendix A: "We blur the image 50% of the
     time using a Gaussian kernel. We randomly sample σ ∈ [0.1, 2.0], and the
@@ -23,7 +23,9 @@ class RandomGaussianBlur(RandomLayer):
     their own kernels; images not selected get a unit (identity) kernel.
 
     Args:
-        probability: probability of blurring an image. Defaults to 0.5.
+        blur_rate: probability of blurring an image (`SimCLRAugmentation`'s
+            name; `probability=` and `rate=`, the names files of 0.2.0 and
+            0.1.0 were saved with, are accepted). Defaults to 0.5.
             (Named `rate` in 0.1.0; `rate=` is still accepted.)
         sigma: (low, high) range of the Gaussian's standard deviation in
             pixels. Defaults to (0.1, 2.0).
@@ -34,30 +36,31 @@ class RandomGaussianBlur(RandomLayer):
 
     Examples:
         >>> import numpy as np
-        >>> blur = RandomGaussianBlur(probability=1.0, seed=0)
+        >>> blur = RandomGaussianBlur(blur_rate=1.0, seed=0)
         >>> blur(np.random.rand(2, 32, 32, 3).astype("float32")).shape
         TensorShape([2, 32, 32, 3])
     """
 
     def __init__(
         self,
-        probability=0.5,
+        blur_rate=0.5,
         sigma=(0.1, 2.0),
         kernel_fraction=0.1,
         seed=None,
         **kwargs,
     ):
-        probability = kwargs.pop("rate", probability)  # the 0.1.0 name
+        blur_rate = kwargs.pop("rate", blur_rate)  # the 0.1.0 name
+        blur_rate = kwargs.pop("probability", blur_rate)  # the 0.2.0 name
         super().__init__(seed=seed, **kwargs)
-        if not 0 <= probability <= 1:
+        if not 0 <= blur_rate <= 1:
             raise ValueError(
-                f"`probability` must be in [0, 1]. Received: probability={probability}"
+                f"`blur_rate` must be in [0, 1]. Received: blur_rate={blur_rate}"
             )
         if len(sigma) != 2 or not 0 < sigma[0] <= sigma[1]:
             raise ValueError(
                 f"`sigma` must be (low, high) with 0 < low <= high. Received: {sigma}"
             )
-        self.probability = probability
+        self.blur_rate = blur_rate
         self.sigma = tuple(sigma)
         self.kernel_fraction = kernel_fraction
 
@@ -72,7 +75,7 @@ class RandomGaussianBlur(RandomLayer):
         )
         blurred = (
             keras.random.uniform((batch_size,), seed=self.seed_generator)
-            < self.probability
+            < self.blur_rate
         )
         radius = kernel_size // 2
         x = ops.arange(-radius, radius + 1, dtype="float32")  # (k,)
@@ -83,7 +86,7 @@ class RandomGaussianBlur(RandomLayer):
 
     def call(self, images, training=True):
         """`images`: float `(B, H, W, C)` with static H, W and C."""
-        if not training or self.probability == 0:
+        if not training or self.blur_rate == 0:
             return images
         batch_size = ops.shape(images)[0]
         _, height, width, channels = images.shape
@@ -117,7 +120,7 @@ class RandomGaussianBlur(RandomLayer):
         config = super().get_config()
         config.update(
             {
-                "probability": self.probability,
+                "blur_rate": self.blur_rate,
                 "sigma": self.sigma,
                 "kernel_fraction": self.kernel_fraction,
             }

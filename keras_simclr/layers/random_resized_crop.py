@@ -1,10 +1,9 @@
 """Batched random resized crop with horizontal flip (Inception-style crop)."""
 
-import math
-
 import keras
 from keras import ops
 
+from keras_simclr.layers.crop_sampling import sample_crop_windows
 from keras_simclr.layers.random_layer import RandomLayer
 
 
@@ -107,9 +106,11 @@ class RandomResizedCrop(RandomLayer):
     logarithmically sampled between 3/4 and 4/3. This patch is then resized to
     the original image size. [...] random horizontal flip".
 
-    Each image draws its own box: `attempts` candidate (area, log-aspect)
-    pairs, the first that fits inside the image is kept (the whole image if
-    none fits, as torchvision does after its 10 tries), then a uniform position.
+    Each image draws its own box with `crop_sampling.sample_crop_windows`
+    (the photo readers' sampler): `attempts` candidate (area, log-aspect)
+    pairs, the first that fits inside the image is kept (if none fits, the
+    whole image cut to the nearest allowed aspect ratio, centred), then a
+    uniform position.
     The whole batch is cropped by one `crop_and_resize` call (bilinear)
     and a flip is a box with its x-coordinates swapped, so it costs nothing.
     With `training=False` the central square is resized instead.
@@ -159,38 +160,27 @@ class RandomResizedCrop(RandomLayer):
         self.aspect_ratio = tuple(aspect_ratio)
         self.flip = flip
         self.attempts = attempts
-        self.supports_jit = False
+        # TensorFlow's CropAndResize kernel has no XLA lowering; the
+        # `keras.ops` path of the other backends compiles (and a JAX step
+        # must: without jit it runs op by op, ~15x slower).
+        self.supports_jit = keras.backend.backend() != "tensorflow"
 
     def sample_boxes(self, batch_size, height, width):
-        """Normalised `[y1, x1, y2, x2]` boxes, `(batch_size, 4)` float32."""
-        shape = (batch_size, self.attempts)
-        area = keras.random.uniform(
-            shape, self.crop_area[0], self.crop_area[1], seed=self.seed_generator
+        """Normalised `[y1, x1, y2, x2]` boxes, `(batch_size, 4)` float32.
+
+        The windows come from `crop_sampling.sample_crop_windows`, the same
+        sampler (and fallback) the photo readers use.
+        """
+        uniform = keras.random.uniform(
+            (batch_size, 2 * self.attempts + 2), seed=self.seed_generator
         )
-        log_ratio = keras.random.uniform(
-            shape,
-            math.log(self.aspect_ratio[0]),
-            math.log(self.aspect_ratio[1]),
-            seed=self.seed_generator,
+        height, width = ops.cast(height, "float32"), ops.cast(width, "float32")
+        top, left, box_height, box_width = sample_crop_windows(
+            uniform, height, width, self.crop_area, self.aspect_ratio, ops
         )
-        ratio = ops.exp(log_ratio)
         # Crop sides as fractions of the image sides.
-        pixels = ops.cast(height * width, "float32")
-        box_width = ops.sqrt(area * pixels * ratio) / ops.cast(width, "float32")
-        box_height = ops.sqrt(area * pixels / ratio) / ops.cast(height, "float32")
-        fits = ops.logical_and(box_width <= 1.0, box_height <= 1.0)  # (B, attempts)
-        first = ops.expand_dims(ops.argmax(ops.cast(fits, "int32"), axis=1), 1)
-        any_fits = ops.any(fits, axis=1)
-        box_width = ops.where(
-            any_fits, ops.take_along_axis(box_width, first, axis=1)[:, 0], 1.0
-        )
-        box_height = ops.where(
-            any_fits, ops.take_along_axis(box_height, first, axis=1)[:, 0], 1.0
-        )
-        offsets = keras.random.uniform((batch_size, 2), seed=self.seed_generator)
-        y1 = offsets[:, 0] * (1.0 - box_height)
-        x1 = offsets[:, 1] * (1.0 - box_width)
-        y2, x2 = y1 + box_height, x1 + box_width
+        y1, x1 = top / height, left / width
+        y2, x2 = y1 + box_height / height, x1 + box_width / width
         if self.flip:
             # crop_and_resize flips a box whose x1 > x2.
             flipped = (

@@ -6,7 +6,11 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from keras_simclr.distribute import cross_replica_concat, replicas_in_sync
+from keras_simclr.distribute import (
+    cross_replica_concat,
+    num_replicas,
+    replicas_in_sync,
+)
 
 # Added to the self-similarity logits so that exp() sends them to exactly 0.
 # Large enough for any temperature a user would pick, small enough to stay far
@@ -178,6 +182,35 @@ def contrastive_accuracy(logits, positive_index):
     """
     predicted = ops.cast(ops.argmax(logits, axis=-1), "int32")
     return ops.mean(ops.cast(ops.equal(predicted, positive_index), "float32"))
+
+
+def contrastive_loss_and_accuracy(loss, projections_a, projections_b, temperature):
+    """A replica's share of `loss` and the contrastive accuracy, as one step needs.
+
+    With an `NTXent` loss (Keras's default reduction) the `(2n, 2M)` logits
+    (and the cross-replica gather) are computed once and serve both. A custom
+    loss is called as given, and the accuracy then needs a second logits
+    matrix at `temperature`.
+
+    Args:
+        loss: `NTXent` or any callable `loss(projections_a, projections_b)`.
+        projections_a: `(n, d)` projections of the first views.
+        projections_b: `(n, d)` projections of the second views.
+        temperature: the accuracy's temperature for a custom loss.
+
+    Returns:
+        `(loss_share, accuracy)`: the loss divided by the replica count (the
+        replicas' sum is the global loss), and the float32 accuracy.
+    """
+    if isinstance(loss, NTXent) and loss.reduction == "sum_over_batch_size":
+        logits, positive = contrastive_logits(
+            projections_a, projections_b, loss.temperature
+        )  # (2n, 2M), (2n,)
+        share = ops.mean(nt_xent_from_logits(logits, positive)) / num_replicas()
+    else:
+        share = loss(projections_a, projections_b)
+        logits, positive = contrastive_logits(projections_a, projections_b, temperature)
+    return share, contrastive_accuracy(ops.stop_gradient(logits), positive)
 
 
 @keras.saving.register_keras_serializable(package="keras_simclr")

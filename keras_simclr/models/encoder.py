@@ -37,6 +37,17 @@ class GlobalPooledEncoder(keras.Model):
         return cls(**config)
 
 
+def fixed_image_size(encoder):
+    """The side of a square fixed input of `encoder`, or None."""
+    try:
+        shape = encoder.inputs[0].shape
+    except (AttributeError, IndexError, TypeError, ValueError):
+        return None
+    if shape[1] is not None and shape[1] == shape[2]:
+        return int(shape[1])
+    return None
+
+
 def pooled_encoder(encoder):
     """Returns an encoder that maps images to `(B, D)` features.
 

@@ -1,0 +1,118 @@
+"""The data contract: every input reaches `fit` in one explicit form."""
+
+import logging
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from test_image_files import StepsPerEpoch, write
+
+import keras_simclr as ks
+from keras_simclr import datasets
+
+
+@pytest.fixture
+def photos(tmp_path):
+    rng = np.random.default_rng(0)
+    for index in range(9):
+        write(tmp_path / f"{index}.jpg", rng.integers(0, 256, (30, 40, 3), "uint8"))
+    (tmp_path / "broken.jpg").write_bytes(b"not a jpeg")
+    return tmp_path
+
+
+def model():
+    built = ks.recipes.simclr_model(18, 0.0625, image_size=16, projection_dim=8)
+    built.compile(optimizer=ks.optimizers.LARS(0.1))
+    return built
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param(lambda d: d, id="as-is"),
+        pytest.param(lambda d: d.prefetch(2), id="prefetch"),
+        pytest.param(lambda d: d.map(lambda pair: pair), id="map"),
+        pytest.param(lambda d: d.take(100), id="take"),
+    ],
+)
+def test_a_users_map_prefetch_or_take_keeps_the_epochs(photos, change):
+    pairs = datasets.image_files(photos, 16, batch_size=3, seed=0)
+    steps = StepsPerEpoch()
+    model().fit(change(pairs), epochs=2, verbose=0, callbacks=[steps])
+    # 9 photos decode (one file is broken): 3 full batches, every epoch.
+    assert steps.counts == [3, 3]
+    decoded = pairs.reader_info.tracker.decoded.export()[0].numpy()
+    assert len(decoded) == 9
+
+
+def test_take_gives_epochs_of_what_it_takes(photos):
+    pairs = datasets.image_files(photos, 16, batch_size=3, seed=0)
+    steps = StepsPerEpoch()
+    model().fit(pairs.take(2), epochs=2, verbose=0, callbacks=[steps])
+    assert steps.counts == [2, 2]
+
+
+def test_a_plain_tuple_of_views_is_refused_with_the_fix(photos):
+    pairs = datasets.image_files(photos, 16, batch_size=3, seed=0)
+    plain = pairs.map(lambda pair: (pair.views_a, pair.views_b))
+    with pytest.raises(ValueError, match="ViewPair"):
+        model().fit(plain, verbose=0)
+    as_pair = plain.map(lambda a, b: datasets.ViewPair(a, b))
+    assert model().fit(as_pair, verbose=0).history["loss"]
+
+
+def test_skipped_files_are_reported_once_by_fit(photos, caplog):
+    pairs = datasets.image_files(photos, 16, batch_size=3, seed=0)
+    with caplog.at_level(logging.WARNING, logger="keras_simclr"):
+        model().fit(pairs, epochs=2, verbose=0)
+    assert caplog.text.count("broken.jpg") == 1
+
+
+def test_reader_info_is_kept_by_as_model_inputs_not_by_a_users_map(photos):
+    pairs = datasets.image_files(photos, 16, batch_size=3, seed=0)
+    assert datasets.as_model_inputs(pairs).reader_info is pairs.reader_info
+    assert datasets.reader_info(pairs.prefetch(1)) is None
+    info = pairs.reader_info
+    assert (info.num_files, info.batch_size, info.mode) == (10, 3, "pretrain")
+
+
+def test_model_forms_of_each_input():
+    images = np.zeros((10, 8, 8, 3), "uint8")
+    labels = np.arange(10) % 2
+    data = datasets.pretraining_data(images, labels, batch_size=4)
+    assert data.steps_per_epoch == 2
+    inputs, batch_labels = data.dataset.element_spec
+    assert sorted(inputs) == ["images"] and batch_labels.shape.rank == 1
+    pairs = tf.data.Dataset.from_tensors(datasets.ViewPair(images, images))
+    data = datasets.pretraining_data(pairs.map(lambda pair: (pair, labels)))
+    assert sorted(data.dataset.element_spec[0]) == ["views_a", "views_b"]
+    assert data.steps_per_epoch == 1
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        (tf.data.Dataset.from_tensors({"image": np.zeros((2, 8, 8, 3))}), "dict"),
+        (tf.data.Dataset.from_tensor_slices(np.zeros((4, 8, 8, 3))), "not batches"),
+        (
+            tf.data.Dataset.from_tensors(np.zeros((2, 8, 8, 3))).filter(
+                lambda x: False
+            ),
+            None,
+        ),
+        (
+            tf.data.Dataset.from_tensors(
+                (np.zeros((2, 8, 8, 3)), np.array(["a", "b"]))
+            ),
+            "integer class ids",
+        ),
+        ([1, 2, 3], "numpy images"),
+    ],
+)
+def test_inputs_fit_cannot_take_are_refused_before_training(data, message):
+    if message is None:  # empty and of unknown size: refused after its pass
+        with pytest.raises(ValueError, match="no batch"):
+            model().fit(data, verbose=0)
+        return
+    with pytest.raises((ValueError, TypeError), match=message):
+        datasets.pretraining_data(data)
