@@ -73,17 +73,23 @@ def _remove(path):
 MAX_NAME_BYTES = 255
 
 
-def check_output_path(path):
-    """Raises `ValueError` now for a `.keras` path that could not be written later.
+def check_output_path(path, suffix=".keras"):
+    """Raises `ValueError` now for a path that could not be written later.
 
-    Checked before training starts, so that a run does not fail after hours
-    of work: the suffix, a folder in the way, a name too long for the file
+    Checked before the work starts, so that a run does not fail after hours
+    of it: the suffix, a folder in the way, a name too long for the file
     system (with room for the temporary name), and a folder that is missing
     or cannot be written (tried with a real file).
+
+    Args:
+        path: the output file.
+        suffix: the suffix it must end with (".keras", ".npz").
     """
     path = os.fspath(path)
-    if not path.endswith(".keras"):
-        raise ValueError(f"the output must end with .keras, got {path!r}")
+    if path.endswith(os.sep) or os.path.isdir(path):
+        raise ValueError(f"the output {path!r} is a folder; give a file name")
+    if not path.endswith(suffix):
+        raise ValueError(f"the output must end with {suffix}, got {path!r}")
     if os.path.isdir(path):
         raise ValueError(f"the output {path!r} is a folder; give a file name")
     folder, name = os.path.split(os.path.abspath(path))

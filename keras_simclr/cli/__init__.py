@@ -41,7 +41,10 @@ def build_parser():
         description="SimCLR self-supervised pretraining and evaluation (Keras 3).",
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    dataset_help = "digits (embedded, default), cifar10, cifar100, stl10 or a folder"
+    dataset_help = (
+        "digits (embedded, default), cifar10, cifar100, stl10, an image folder, "
+        "or TFRecords (a make-tfrecords folder or a glob)"
+    )
 
     run = commands.add_parser("pretrain", help="pretrain, save, probe an encoder")
     add = run.add_argument
@@ -84,6 +87,9 @@ def build_parser():
     records.add_argument("folder", help="images, in class sub-folders for labels")
     records.add_argument("output_dir")
     records.add_argument("--shards", type=_positive(int), default=8)
+    records.add_argument(
+        "--overwrite", action="store_true", help="replace the shards of a former run"
+    )
 
     show = commands.add_parser("show-augmentations", help="PNG grid of views")
     show.add_argument("--dataset", default="digits", help=dataset_help)

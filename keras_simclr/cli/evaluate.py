@@ -52,8 +52,10 @@ def probe(args):
 def embed(args):
     import numpy as np
 
-    from keras_simclr import datasets, evaluation
+    from keras_simclr import datasets, evaluation, saving
 
+    # Before any work: the file written is exactly the one named.
+    saving.check_output_path(args.output, suffix=".npz")
     model = load_model(args.model)
     images = datasets.image_files(
         args.dataset,

@@ -1,10 +1,16 @@
 """`make-tfrecords` and `show-augmentations`."""
 
+import os
+
 
 def make_tfrecords(args):
     from keras_simclr import datasets
 
-    files = datasets.write_tfrecords(args.folder, args.output_dir, args.shards)
+    if not os.path.isdir(args.folder):
+        raise ValueError(f"no image folder at {args.folder!r}")
+    files = datasets.write_tfrecords(
+        args.folder, args.output_dir, args.shards, overwrite=args.overwrite
+    )
     print(f"keras-simclr: wrote {len(files)} TFRecord shard(s) to {args.output_dir}")
     return 0
 

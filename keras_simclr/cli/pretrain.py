@@ -38,6 +38,11 @@ def _pretrain(args):
     splits = datasets.load(
         args.dataset, args.image_size, args.batch_size, args.seed, args.crop_area
     )
+    if not args.no_probe and splits.train is not None and splits.num_classes < 2:
+        raise ValueError(
+            f"the end-of-run probe needs at least 2 classes; {args.dataset} has "
+            f"{splits.num_classes}. Add class sub-folders, or pass --no-probe."
+        )
     image_size = args.image_size or splits.image_size
     unlabeled, steps_per_epoch = datasets.pretraining_batches(
         splits, args.batch_size, args.seed

@@ -1,9 +1,14 @@
 """`load`: the command line's dataset switch."""
 
+import dataclasses
+import glob
 import os
 
 from keras_simclr.datasets import splits as array_data
+from keras_simclr.datasets.encoded_images import attach
 from keras_simclr.datasets.folder import image_folder
+from keras_simclr.datasets.records import shard_files, tfrecord_images
+from keras_simclr.datasets.splits import Splits
 
 NAMES = ("digits", "cifar10", "cifar100", "stl10")
 
@@ -22,11 +27,57 @@ def load(name, image_size=None, batch_size=256, seed=0, crop_area=(0.08, 1.0)):
         return array_data.stl10(batch_size)
     if name.endswith(".npz"):
         return array_data.arrays(name, seed=seed)
+    records = _tfrecord_files(name)
+    if records:
+        return tfrecord_splits(records, image_size or 96, batch_size, seed, crop_area)
     if os.path.isdir(name):
         return image_folder(
             name, image_size or 96, batch_size, seed=seed, crop_area=crop_area
         )
     raise ValueError(
-        f"`dataset` must be one of {', '.join(NAMES)}, an .npz file (x, y) or an "
-        f"existing image folder. Received: {name!r}"
+        f"`dataset` must be one of {', '.join(NAMES)}, an .npz file (x, y), an "
+        f"existing image folder or TFRecords. Received: {name!r}"
     )
+
+
+def _tfrecord_files(name):
+    """TFRecord shards named by `name`: a folder `make-tfrecords` wrote, or a glob."""
+    if os.path.isdir(name):
+        return shard_files(name)
+    if any(character in name for character in "*?["):
+        return sorted(path for path in glob.glob(name) if ".tfrecord" in path)
+    return []
+
+
+def tfrecord_splits(files, image_size, batch_size, seed=0, crop_area=(0.08, 1.0)):
+    """`Splits` of TFRecord shards: pretraining pairs, and probe splits when
+    the records hold labels (one shard in five held out for validation)."""
+    import tensorflow as tf
+
+    unlabeled = tfrecord_images(
+        files, image_size, batch_size, seed=seed, crop_area=crop_area, label_key=None
+    )
+    # One read of the records (no decode): their count, and their labels.
+    examples = [
+        tf.train.Example.FromString(record.numpy()).features.feature
+        for record in tf.data.TFRecordDataset(files)
+    ]
+    info = dataclasses.replace(unlabeled.reader_info, num_items=len(examples))
+    unlabeled = attach(unlabeled, info)
+    if not examples or "image/class/label" not in examples[0]:
+        return Splits(unlabeled, None, None, 0, image_size)
+    held_out = files[::5] if len(files) >= 2 else files
+    training = [path for path in files if path not in held_out] or files
+    train, validation = (
+        tfrecord_images(part, image_size, batch_size, mode="evaluate")
+        for part in (training, held_out)
+    )
+    labels = [
+        int(
+            tf.train.Example.FromString(record.numpy())
+            .features.feature["image/class/label"]
+            .int64_list.value[0]
+        )
+        for record in tf.data.TFRecordDataset(files)
+    ]
+    return Splits(unlabeled, train, validation, max(labels) + 1, image_size)

@@ -170,6 +170,7 @@ def build(
     sharded=False,
     file_paths=(),
     class_names=None,
+    num_items=None,
 ):
     """The common pipeline: (shuffle) → `load_item` in parallel → batch.
 
@@ -182,6 +183,7 @@ def build(
             tf.distribute's auto-sharding is then turned off.
         file_paths: the keys of `items`, for `ReaderInfo`.
         class_names: the labels' names, or None.
+        num_items: the number of items, when known.
 
     Returns:
         A batched, prefetched `tf.data.Dataset` carrying its `ReaderInfo`
@@ -221,6 +223,7 @@ def build(
         image_size=options.image_size,
         mode=options.mode,
         tracker=tracker,
+        num_items=num_items,
     )
     return attach(dataset, info)
 

@@ -1,98 +1,13 @@
 """`image_files`: a folder, glob or list of photos → SimCLR view pairs or eval crops."""
 
 import dataclasses
-import glob
-import os
 
 import tensorflow as tf
 
 from keras_simclr.datasets import encoded_images
+from keras_simclr.datasets.listing import IMAGE_EXTENSIONS, list_image_files
 
-IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
-
-
-def list_image_files(source, labels=None):
-    """The image files of `source` and their labels, in a stable order.
-
-    Args:
-        source: a folder (searched recursively), a glob pattern, or a list of
-            paths.
-        labels: None; "inferred" (one sub-folder of a folder `source` per
-            class, classes sorted by name, files directly under it ignored);
-            or a list of ints, one per file of a list `source`.
-
-    Returns:
-        `(paths, labels or None, class_names or None)`.
-
-    Examples:
-        >>> import os, tempfile
-        >>> root = tempfile.mkdtemp()
-        >>> for name in ("cat/1.jpg", "dog/2.png", "dog/notes.txt"):
-        ...     os.makedirs(os.path.dirname(os.path.join(root, name)), exist_ok=True)
-        ...     open(os.path.join(root, name), "w").close()
-        >>> paths, labels, classes = list_image_files(root, labels="inferred")
-        >>> [os.path.relpath(p, root) for p in paths], labels, classes
-        (['cat/1.jpg', 'dog/2.png'], [0, 1], ['cat', 'dog'])
-    """
-    if isinstance(source, (str, os.PathLike)):
-        source = os.fspath(source)
-        if os.path.isdir(source):
-            if labels == "inferred":
-                return _labelled_folder(source)
-            paths = _images_under(source)
-        elif os.path.isfile(source):
-            paths = [source]
-        else:
-            paths = sorted(p for p in glob.glob(source, recursive=True) if _is_image(p))
-        if not paths:
-            raise ValueError(
-                f"No image files ({', '.join(IMAGE_EXTENSIONS)}) found at {source!r}."
-            )
-    else:
-        paths = [os.fspath(path) for path in source]
-        if not paths:
-            raise ValueError("`source` is an empty list of files.")
-    if labels is None:
-        return paths, None, None
-    if labels == "inferred":
-        raise ValueError(
-            "labels='inferred' needs a folder with one sub-folder per class. "
-            f"Received: source={source!r}"
-        )
-    labels = [int(label) for label in labels]
-    if len(labels) != len(paths):
-        raise ValueError(
-            f"`labels` has {len(labels)} entries for {len(paths)} files; give one "
-            "label per file."
-        )
-    return paths, labels, None
-
-
-def _is_image(path):
-    return path.lower().endswith(IMAGE_EXTENSIONS) and os.path.isfile(path)
-
-
-def _images_under(folder):
-    found = []
-    for root, folders, files in os.walk(folder, followlinks=True):
-        folders.sort()
-        found.extend(os.path.join(root, name) for name in sorted(files))
-    return [path for path in found if _is_image(path)]
-
-
-def _labelled_folder(folder):
-    class_names = sorted(e.name for e in os.scandir(folder) if e.is_dir())
-    paths, labels = [], []
-    for index, name in enumerate(class_names):
-        members = _images_under(os.path.join(folder, name))
-        paths.extend(members)
-        labels.extend([index] * len(members))
-    if not paths:
-        raise ValueError(
-            f"No image files in class sub-folders of {folder!r} (labels='inferred' "
-            "reads FOLDER/CLASS/*.jpg)."
-        )
-    return paths, labels, class_names
+__all__ = ["IMAGE_EXTENSIONS", "image_files", "list_image_files"]
 
 
 def image_files(
@@ -203,4 +118,5 @@ def image_files(
         sharded=input_context is not None,
         file_paths=paths,
         class_names=class_names,
+        num_items=len(paths),
     )

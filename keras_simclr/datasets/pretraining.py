@@ -60,6 +60,8 @@ class ReaderInfo:
         image_size: the side of its views or crops.
         mode: "pretrain" or "evaluate".
         tracker: the `DecodeTracker` the reader fills as it decodes.
+        num_items: images in this pipeline's share when known (image files),
+            else None (TFRecords and tfds hold an unknown count per file).
     """
 
     file_paths: tuple
@@ -68,6 +70,7 @@ class ReaderInfo:
     image_size: int
     mode: str
     tracker: typing.Any = dataclasses.field(repr=False, compare=False)
+    num_items: typing.Any = None
 
     @property
     def num_files(self):
@@ -170,6 +173,7 @@ def pretraining_data(
         )
     info = reader_info(x)
     dataset = as_model_inputs(dataset)
+    dataset = _without_single_image_batches(dataset)
     if steps_per_epoch is None:
         batches = int(dataset.cardinality())
         if batches == 0:
@@ -215,6 +219,23 @@ def evaluation_data(data, batch_size=None, steps=None):
     return pretraining_data(
         x, y, batch_size=batch_size, shuffle=False, steps_per_epoch=steps
     )
+
+
+def _without_single_image_batches(dataset):
+    """Drops batches of one image (a `drop_remainder=False` remainder): NT-Xent
+    has no negative in them. Batches of a static size need no filter, and a
+    dataset of known size keeps it (Keras's step count stays right)."""
+    inputs = dataset.element_spec
+    inputs = inputs[0] if isinstance(inputs, tuple) else inputs
+    first = next(iter(inputs.values()))
+    known_size = int(dataset.cardinality()) >= 0
+    if first.shape[0] is not None or known_size:
+        return dataset
+
+    def at_least_two(inputs, *labels):
+        return tf.shape(next(iter(inputs.values())))[0] >= 2
+
+    return dataset.filter(at_least_two)
 
 
 def as_model_inputs(dataset):

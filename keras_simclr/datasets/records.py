@@ -140,7 +140,9 @@ def tfrecord_images(
     )
 
 
-def write_tfrecords(source, output_dir, shards=8, labels="inferred", prefix="train"):
+def write_tfrecords(
+    source, output_dir, shards=8, labels="inferred", prefix="train", overwrite=False
+):
     """Packs image files into sharded TFRecords (the ImageNet layout).
 
     Each `tf.train.Example` holds the file's bytes unchanged under
@@ -168,6 +170,7 @@ def write_tfrecords(source, output_dir, shards=8, labels="inferred", prefix="tra
         and any(entry.is_dir() for entry in os.scandir(source))
     ):
         labels = None  # a flat folder, glob or list: unlabelled
+    _claim_output_folder(output_dir, prefix, overwrite)
     paths, label_list, _ = list_image_files(source, labels)
     os.makedirs(output_dir, exist_ok=True)
     names = [
@@ -194,6 +197,35 @@ def write_tfrecords(source, output_dir, shards=8, labels="inferred", prefix="tra
         for writer in writers:
             writer.close()
     return names
+
+
+def shard_files(folder, prefix="train"):
+    """The shards `write_tfrecords` wrote in `folder` (sorted), or []."""
+    return sorted(glob.glob(os.path.join(folder, f"{prefix}-*-of-*.tfrecord")))
+
+
+def _claim_output_folder(output_dir, prefix, overwrite):
+    """A missing or empty folder is used; a folder holding files is refused,
+    unless `overwrite`, which removes only the shards this function wrote."""
+    if os.path.exists(output_dir) and not os.path.isdir(output_dir):
+        raise ValueError(f"{output_dir!r} is a file, not a folder for the shards.")
+    if not os.path.isdir(output_dir) or not os.listdir(output_dir):
+        return
+    own = shard_files(output_dir, prefix)
+    if not overwrite:
+        raise ValueError(
+            f"{output_dir!r} is not empty ({len(own)} shard(s) of an earlier run "
+            "among its files): choose an empty folder, or pass --overwrite "
+            "(overwrite=True) to replace the earlier shards."
+        )
+    others = set(os.listdir(output_dir)) - {os.path.basename(name) for name in own}
+    if others:
+        raise ValueError(
+            f"{output_dir!r} holds files that are not shards ({sorted(others)[:3]}"
+            "...): choose another folder."
+        )
+    for name in own:
+        os.remove(name)
 
 
 def _bytes(value):

@@ -258,7 +258,13 @@ def pretraining_batches(splits, batch_size, seed=0):
     """
     unlabeled = splits.unlabeled
     info = reader_info(unlabeled)
-    count = info.num_files if info is not None else None
+    count = info.num_items if info is not None else None
+    if info is not None and count is None:
+        raise ValueError(
+            "the number of images of this reader is unknown (TFRecords, tfds): "
+            "count them first (datasets.catalog.tfrecord_splits does) or give "
+            "the steps per epoch yourself."
+        )
     if isinstance(unlabeled, np.ndarray):
         count = len(unlabeled)
     if count is not None and count < batch_size:

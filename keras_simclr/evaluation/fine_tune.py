@@ -193,6 +193,7 @@ def fine_tune(
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"],
     )
-    history = classifier.fit(train, epochs=epochs, verbose=verbose)
+    # shuffle=False: Keras cannot shuffle a dataset and would only warn.
+    history = classifier.fit(train, epochs=epochs, verbose=verbose, shuffle=False)
     evaluation = classifier.evaluate(validation or train, verbose=0, return_dict=True)
     return FineTuneResult(float(evaluation["accuracy"]), classifier, history.history)

@@ -1,0 +1,137 @@
+"""A photo folder at its edges (#22): links, hidden and empty folders, odd
+types, re-written shards, remainders, and command-line outputs."""
+
+import logging
+import os
+
+import numpy as np
+import pytest
+from test_image_files import StepsPerEpoch, write
+
+import keras_simclr as ks
+from keras_simclr import cli, datasets
+
+
+def photo(seed=0, shape=(30, 40, 3)):
+    return np.random.default_rng(seed).integers(0, 256, shape, "uint8")
+
+
+def labelled_folder(root, per_class=3):
+    for name in ("cat", "dog"):
+        os.makedirs(root / name, exist_ok=True)
+        for index in range(per_class):
+            write(root / name / f"{index}.jpg", photo(index))
+    return root
+
+
+def names(paths, root):
+    return sorted(os.path.relpath(path, root) for path in paths)
+
+
+def test_symlink_loops_end_and_links_out_of_the_folder_are_not_followed(tmp_path):
+    root = labelled_folder(tmp_path / "photos")
+    outside = tmp_path / "elsewhere"
+    os.makedirs(outside)
+    write(outside / "secret.jpg", photo(9))
+    os.symlink("..", root / "dog" / "up")  # a loop back to the root
+    os.symlink(root / "cat", root / "cat" / "again")  # a loop into itself
+    os.symlink(outside, root / "dog" / "out")  # leaves the folder
+    os.symlink(root / "cat" / "0.jpg", root / "dog" / "same.jpg")  # a second name
+    paths, labels, classes = datasets.list_image_files(root, labels="inferred")
+    assert names(paths, root) == [
+        f"{c}/{i}.jpg" for c in ("cat", "dog") for i in range(3)
+    ]
+    assert classes == ["cat", "dog"] and labels == [0, 0, 0, 1, 1, 1]
+
+
+def test_hidden_and_empty_folders_are_not_classes(tmp_path, caplog):
+    root = labelled_folder(tmp_path)
+    os.makedirs(root / ".ipynb_checkpoints")
+    write(root / ".ipynb_checkpoints" / "0.jpg", photo())
+    write(root / "cat" / ".hidden.jpg", photo())
+    os.makedirs(root / "empty")
+    with caplog.at_level(logging.WARNING, logger="keras_simclr"):
+        paths, _, classes = datasets.list_image_files(root, labels="inferred")
+    assert classes == ["cat", "dog"] and len(paths) == 6
+    assert "empty" in caplog.text
+
+
+def test_webp_is_read_and_other_image_types_are_named_once(tmp_path, caplog):
+    from PIL import Image
+
+    write(tmp_path / "a.jpg", photo())
+    Image.fromarray(photo(1)).save(tmp_path / "b.webp")
+    for name in ("c.tif", "d.heic"):
+        (tmp_path / name).write_bytes(b"\0" * 16)
+    with caplog.at_level(logging.WARNING, logger="keras_simclr"):
+        paths, _, _ = datasets.list_image_files(tmp_path)
+    assert names(paths, tmp_path) == ["a.jpg", "b.webp"]
+    assert caplog.text.count("c.tif") == 1 and "d.heic" in caplog.text
+    images = datasets.image_files(tmp_path, 16, 2, mode="evaluate")
+    assert [tuple(batch.shape) for batch in images] == [(2, 16, 16, 3)]
+    assert images.skipped_files() == []
+
+
+def test_names_that_are_not_utf8_are_named_not_fatal(tmp_path, caplog):
+    write(tmp_path / "good.jpg", photo())
+    bad = os.path.join(os.fsencode(tmp_path), b"caf\xe9.jpg")
+    with open(bad, "wb") as file:
+        file.write(open(tmp_path / "good.jpg", "rb").read())
+    with caplog.at_level(logging.WARNING, logger="keras_simclr"):
+        paths, _, _ = datasets.list_image_files(tmp_path)
+    assert names(paths, tmp_path) == ["good.jpg"]
+    assert "not valid UTF-8" in caplog.text
+
+
+def test_a_remainder_of_one_image_never_reaches_training(tmp_path):
+    for index in range(17):
+        write(tmp_path / f"{index}.jpg", photo(index))
+    pairs = datasets.image_files(tmp_path, 16, 8, seed=0, drop_remainder=False)
+    model = ks.recipes.simclr_model(18, 0.0625, image_size=16, projection_dim=8)
+    model.compile(optimizer=ks.optimizers.LARS(0.1))
+    steps = StepsPerEpoch()
+    model.fit(pairs, epochs=2, verbose=0, callbacks=[steps])
+    assert steps.counts == [2, 2]  # 8 + 8; the 17th image alone is left out
+
+
+def test_make_tfrecords_owns_its_output_and_pretrain_reads_it(tmp_path, capsys):
+    root = labelled_folder(tmp_path / "photos", per_class=4)
+    records = str(tmp_path / "records")
+    assert cli.main(["make-tfrecords", str(root), records, "--shards", "4"]) == 0
+    # Again with fewer shards: refused, then replaced with --overwrite.
+    assert cli.main(["make-tfrecords", str(root), records, "--shards", "2"]) == 1
+    assert "--overwrite" in capsys.readouterr().err
+    command = ["make-tfrecords", str(root), records, "--shards", "2", "--overwrite"]
+    assert cli.main(command) == 0
+    assert len(os.listdir(records)) == 2
+    assert cli.main(["make-tfrecords", str(root / "cat" / "0.jpg"), records]) == 1
+    file_in_the_way = str(root / "cat" / "1.jpg")
+    assert cli.main(["make-tfrecords", str(root), file_in_the_way]) == 1
+    assert "is a file" in capsys.readouterr().err
+    output = str(tmp_path / "records.keras")
+    arguments = ["pretrain", "--dataset", records, "--epochs", "1", "--width", "0.0625"]
+    arguments += ["--image-size", "16", "--batch-size", "4", "--output", output]
+    assert cli.main([*arguments, "--verbose", "0"]) == 0
+    printed = capsys.readouterr().out
+    assert "SimCLR pretrained" in printed and os.path.exists(output)
+
+
+def test_one_class_is_refused_before_training(tmp_path, capsys):
+    os.makedirs(tmp_path / "photos" / "only")
+    for index in range(4):
+        write(tmp_path / "photos" / "only" / f"{index}.jpg", photo(index))
+    output = str(tmp_path / "one.keras")
+    arguments = ["pretrain", "--dataset", str(tmp_path / "photos"), "--output", output]
+    assert cli.main([*arguments, "--batch-size", "2", "--image-size", "16"]) == 1
+    assert "at least 2 classes" in capsys.readouterr().err
+    assert not os.path.exists(output)
+
+
+@pytest.mark.parametrize("output", ["emb", "missing/features.npz", "folder/"])
+def test_embed_outputs_are_checked_before_any_work(tmp_path, output, capsys):
+    os.makedirs(tmp_path / "folder")
+    model = tmp_path / "model.keras"
+    model.write_bytes(b"not read: the output is checked first")
+    arguments = ["embed", str(model), "--dataset", str(tmp_path)]
+    assert cli.main([*arguments, "--output", str(tmp_path / output)]) == 1
+    assert "the output" in capsys.readouterr().err
