@@ -135,3 +135,64 @@ def test_embed_outputs_are_checked_before_any_work(tmp_path, output, capsys):
     arguments = ["embed", str(model), "--dataset", str(tmp_path)]
     assert cli.main([*arguments, "--output", str(tmp_path / output)]) == 1
     assert "the output" in capsys.readouterr().err
+
+
+def jpeg_claiming(height, width, seed=0):
+    """A small valid JPEG whose SOF header is rewritten to claim height x width."""
+    import tensorflow as tf
+
+    data = bytearray(tf.io.encode_jpeg(photo(seed, (16, 16, 3))).numpy())
+    marker = data.index(b"\xff\xc0")  # SOF0: length, precision, height, width
+    data[marker + 5 : marker + 9] = height.to_bytes(2, "big") + width.to_bytes(2, "big")
+    return bytes(data)
+
+
+def png_claiming(height, width):
+    import tensorflow as tf
+
+    data = bytearray(tf.io.encode_png(photo(0, (8, 8, 3))).numpy())
+    data[16:24] = width.to_bytes(4, "big") + height.to_bytes(4, "big")
+    return bytes(data)
+
+
+def test_bombs_and_lying_headers_are_skipped_before_decoding(tmp_path):
+    for index in range(4):
+        write(tmp_path / f"{index}.jpg", photo(index))
+    (tmp_path / "bomb.jpg").write_bytes(jpeg_claiming(60000, 60000))
+    (tmp_path / "huge.png").write_bytes(png_claiming(23000, 23000))
+    (tmp_path / "short.jpg").write_bytes(jpeg_claiming(3000, 4000))  # 12 Mpx, 600 B
+    pairs = datasets.image_files(tmp_path, 16, 2, seed=0)
+    assert sum(1 for _ in pairs) == 2  # the 4 photos, in 2 batches
+    skipped = sorted(os.path.basename(path) for path in pairs.skipped_files())
+    assert skipped == ["bomb.jpg", "huge.png", "short.jpg"]
+    # The limit is the caller's: 30 x 40 photos are over 1,000 pixels.
+    small = datasets.image_files(tmp_path, 16, 2, mode="evaluate", max_pixels=1000)
+    assert sum(1 for _ in small) == 0 and len(small.skipped_files()) == 7
+
+
+def test_a_failure_after_decoding_keeps_rows_and_names_aligned(tmp_path, monkeypatch):
+    import tensorflow as tf
+
+    from keras_simclr.datasets import crops
+
+    for index in range(5):  # the third photo is 77 px high: its crop fails
+        write(
+            tmp_path / f"{index}.png", photo(index, (77 if index == 2 else 30, 40, 3))
+        )
+    crop = crops.crop_and_resize
+
+    def failing_crop(image, window, image_size):
+        check = tf.debugging.Assert(tf.shape(image)[0] != 77, ["injected failure"])
+        with tf.control_dependencies([check]):
+            return crop(image, window, image_size)
+
+    monkeypatch.setattr(crops, "crop_and_resize", failing_crop)
+    images = datasets.image_files(tmp_path, 16, 2, mode="evaluate")
+    batches = [batch.numpy() for batch in images]
+    rows = np.concatenate(batches)
+    assert [os.path.basename(p) for p in images.skipped_files()] == ["2.png"]
+    kept = [p for p in images.file_paths if p not in images.skipped_files()]
+    assert len(rows) == len(kept) == 4
+    for row, path in zip(rows, kept):  # each row is its file's centre crop
+        reference = datasets.image_files([path], 16, 1, mode="evaluate")
+        np.testing.assert_array_equal(row, next(iter(reference)).numpy()[0])

@@ -66,6 +66,11 @@ def embed(args):
     features = evaluation.encode_images(model, images)
     skipped = set(images.skipped_files())
     paths = [path for path in images.file_paths if path not in skipped]
+    if len(paths) != len(features):  # never write rows under the wrong names
+        raise ValueError(
+            f"{len(features)} feature rows for {len(paths)} files read: the rows "
+            "cannot be matched to their files; nothing was written."
+        )
     np.savez(args.output, features=features, paths=np.array(paths))
     print(
         f"keras-simclr: wrote {features.shape} features of {len(paths)} files to {args.output}"

@@ -79,3 +79,97 @@ def decode(encoded, key, on_error):
     image = tf.py_function(decode_or_name, [encoded, key], tf.uint8)
     image.set_shape((None, None, 3))
     return image
+
+
+# Pillow's decompression-bomb threshold (`PIL.Image.MAX_IMAGE_PIXELS`): larger
+# images are refused before decoding.
+MAX_PIXELS = 89_478_485
+# A real JPEG holds at least ~1 byte per 1,000 pixels (a uniform 8x8 block
+# still costs a few bits per channel); far less means a header that claims a
+# size the data does not have.
+MIN_JPEG_BYTES_PER_PIXEL = 1e-3
+
+
+def _big_endian(data, start, length):
+    raw = tf.io.decode_raw(tf.strings.substr(data, start, length), tf.uint8)
+    value = tf.constant(0, tf.int64)
+    for index in range(length):
+        value = value * 256 + tf.cast(raw[index], tf.int64)
+    return value
+
+
+def _little_endian(data, start, length):
+    raw = tf.io.decode_raw(tf.strings.substr(data, start, length), tf.uint8)
+    value = tf.constant(0, tf.int64)
+    for index in reversed(range(length)):
+        value = value * 256 + tf.cast(raw[index], tf.int64)
+    return value
+
+
+def header_pixels(encoded):
+    """Pixels an encoded image claims in its header, read without decoding.
+
+    JPEG (`extract_jpeg_shape`), PNG (IHDR), GIF (logical screen) and BMP
+    (info header); 0 for formats not read here (WebP caps itself at 16383²)
+    and for data too short to hold a header (the decode then fails).
+    """
+    length = tf.strings.length(encoded)
+    magic = tf.strings.substr(encoded, 0, 4)
+
+    def jpeg():
+        shape = tf.cast(tf.io.extract_jpeg_shape(encoded), tf.int64)
+        return shape[0] * shape[1]
+
+    def png():
+        return _big_endian(encoded, 16, 4) * _big_endian(encoded, 20, 4)
+
+    def gif():
+        return _little_endian(encoded, 6, 2) * _little_endian(encoded, 8, 2)
+
+    def bmp():
+        height = _little_endian(encoded, 22, 4)
+        height = tf.where(height >= 2**31, 2**32 - height, height)  # top-down
+        return _little_endian(encoded, 18, 4) * height
+
+    def unknown():
+        return tf.constant(0, tf.int64)
+
+    is_png = tf.logical_and(tf.equal(magic, b"\x89PNG"), length >= 24)
+    is_gif = tf.logical_and(
+        tf.equal(tf.strings.substr(magic, 0, 3), b"GIF"), length >= 10
+    )
+    is_bmp = tf.logical_and(
+        tf.equal(tf.strings.substr(magic, 0, 2), b"BM"), length >= 26
+    )
+    return tf.case(
+        [
+            (tf.io.is_jpeg(encoded), jpeg),
+            (is_png, png),
+            (is_gif, gif),
+            (is_bmp, bmp),
+        ],
+        default=unknown,
+        exclusive=False,
+    )
+
+
+def check_size(encoded, key, max_pixels=MAX_PIXELS):
+    """`encoded`, with a run-time check of its header against `max_pixels`.
+
+    The item fails (skipped and named, or raised with `on_error="raise"`)
+    before any decoding when its header claims more than `max_pixels`, or
+    when a JPEG's data is far too short for the size it claims.
+    """
+    pixels = header_pixels(encoded)
+    too_large = tf.debugging.Assert(
+        pixels <= max_pixels,
+        ["image larger than max_pixels (a decompression bomb?):", key, pixels],
+    )
+    length = tf.cast(tf.strings.length(encoded), tf.float64)
+    claimed = tf.cast(pixels, tf.float64) * MIN_JPEG_BYTES_PER_PIXEL
+    truncated = tf.debugging.Assert(
+        tf.logical_or(tf.logical_not(tf.io.is_jpeg(encoded)), length >= claimed),
+        ["JPEG data too short for the size its header claims:", key],
+    )
+    with tf.control_dependencies([too_large, truncated]):
+        return tf.identity(encoded)

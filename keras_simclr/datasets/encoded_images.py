@@ -42,6 +42,9 @@ class ReaderOptions:
         on_error: "skip" or "raise".
         drop_remainder: bool or None (None: True for "pretrain").
         shuffle_buffer: items in the shuffle buffer.
+        max_pixels: images whose header claims more pixels are skipped (and
+            named) before decoding. Defaults to Pillow's bomb limit,
+            89,478,485.
     """
 
     image_size: int = 224
@@ -54,6 +57,7 @@ class ReaderOptions:
     on_error: str = "skip"
     drop_remainder: object = None
     shuffle_buffer: int = 10_000
+    max_pixels: int = decode.MAX_PIXELS
 
     def __post_init__(self):
         check_arguments(
@@ -142,21 +146,27 @@ def decode_with_windows(encoded, key, item_seed, options):
 def load_item(item, item_seed, options, tracker, read_files, labelled):
     """One item → its views (`ViewPair`) or centre crop, with its label.
 
-    The tracker records the key before the decode and again once the image
-    is decoded, so an item that fails in between is reported by name.
+    The tracker records the key before anything is read and again once its
+    views exist, so an item that fails anywhere in between is reported by
+    name (and an `evaluate` reader's rows follow `file_paths` minus
+    `skipped_files()` exactly).
     """
     key, payload, label = item
     encoded = read_item(payload, read_files)
     inserted = tracker.attempted.insert(key, tf.constant(1, tf.int64))
     with tf.control_dependencies([inserted]):
+        encoded = decode.check_size(encoded, key, options.max_pixels)
         image, windows = decode_with_windows(encoded, key, item_seed, options)
-    with tf.control_dependencies([image]):
-        done = tracker.decoded.insert(key, tf.constant(1, tf.int64))
-    with tf.control_dependencies([done]):
         views = [
             crops.crop_and_resize(image, windows[index], options.image_size)
             for index in range(options.views)
         ]  # (S, S, 3) uint8 each
+    # "Used" only once its views exist: a failure anywhere before (reading,
+    # the size check, decoding, cropping) leaves it named as skipped.
+    with tf.control_dependencies(views):
+        done = tracker.decoded.insert(key, tf.constant(1, tf.int64))
+    with tf.control_dependencies([done]):
+        views = [tf.identity(view) for view in views]
     views = ViewPair(*views) if options.mode == "pretrain" else views[0]
     return (views, label) if labelled else views
 

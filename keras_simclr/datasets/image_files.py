@@ -23,6 +23,7 @@ def image_files(
     on_error="skip",
     input_context=None,
     drop_remainder=None,
+    max_pixels=encoded_images.decode.MAX_PIXELS,
 ):
     """Image files as SimCLR view pairs ("pretrain") or centre crops ("evaluate").
 
@@ -64,6 +65,10 @@ def image_files(
             its share of the files (`strategy.distribute_datasets_from_function`),
             so each worker decodes only its files.
         drop_remainder: None (True for "pretrain") or bool.
+        max_pixels: a file whose header claims more pixels is skipped (and
+            named) before it is decoded; so is a JPEG whose data is far too
+            short for the size it claims. Defaults to 89,478,485 (Pillow's
+            decompression-bomb limit).
 
     Returns:
         A `tf.data.Dataset` of `ViewPair`s ("pretrain") or image batches
@@ -97,6 +102,7 @@ def image_files(
         seed,
         on_error,
         drop_remainder,
+        max_pixels=max_pixels,
     )
     paths, label_list, class_names = list_image_files(source, labels)
     labelled = label_list is not None

@@ -228,7 +228,7 @@ def _without_single_image_batches(dataset):
     inputs = dataset.element_spec
     inputs = inputs[0] if isinstance(inputs, tuple) else inputs
     first = next(iter(inputs.values()))
-    known_size = int(dataset.cardinality()) >= 0
+    known_size = int(dataset.cardinality()) != tf.data.UNKNOWN_CARDINALITY
     if first.shape[0] is not None or known_size:
         return dataset
 
