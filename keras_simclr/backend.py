@@ -144,3 +144,27 @@ def warn_once_if_cpu_kernels_are_slow():
         RuntimeWarning,
         stacklevel=3,
     )
+
+
+def refuse_distributed_torch():
+    """Raises on PyTorch with several processes: negatives would stay local.
+
+    NT-Xent needs the negatives of every process gathered with gradient, and
+    BatchNorm synchronised; keras-simclr does neither on PyTorch. One
+    process (one device) trains; use JAX or TensorFlow to distribute.
+    """
+    if keras.backend.backend() != "torch":
+        return
+    import torch.distributed as distributed
+
+    if (
+        distributed.is_available()
+        and distributed.is_initialized()
+        and distributed.get_world_size() > 1
+    ):
+        raise RuntimeError(
+            "keras-simclr does not train on several PyTorch processes: NT-Xent "
+            "would see only this process's negatives and BatchNorm its share of "
+            "the batch. Train on one device, or use the JAX backend "
+            "(keras.distribution.DataParallel) or TensorFlow (tf.distribute)."
+        )

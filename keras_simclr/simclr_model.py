@@ -180,6 +180,7 @@ class SimCLRModel(keras.Model):
                 "image of a batch with all the others, so an image cannot be "
                 "weighted out. Filter the images instead."
             )
+        backend.refuse_distributed_torch()
         x, y, validation = split_validation(x, y, kwargs.pop("validation_split", None))
         if validation is not None:
             kwargs["validation_data"] = validation

@@ -166,3 +166,72 @@ def test_command_line_pretrains_and_embeds_a_photo_folder_on_jax(tmp_path):
     # The JAX file loads here (TensorFlow) and embeds.
     model = keras.models.load_model(tmp_path / "photos.keras")
     assert model.predict(tiny_images(2), verbose=0).shape == (2, 32)
+
+
+def test_resume_probe_fine_tune_export_and_bf16_on_jax(tmp_path):
+    import json
+
+    from keras_simclr import callbacks
+
+    keras.utils.set_random_seed(0)
+    images = tiny_images(16)
+    labels = np.arange(16) % 2
+    np.savez(tmp_path / "images.npz", images=images, labels=labels)
+    model = tiny_model()
+    start = str(tmp_path / "start.keras")
+    model.save(start)
+    model.compile(optimizer=keras.optimizers.SGD(0.0))  # only the checkpoint matters
+    backup = str(tmp_path / "backup")
+    resume = callbacks.AtomicBackupAndRestore(backup, delete_checkpoint=False)
+    model.fit(images, batch_size=8, epochs=1, callbacks=[resume], verbose=0)
+    worker = os.path.join(os.path.dirname(WORKER), "jax_user_path.py")
+    output = str(tmp_path / "results.json")
+    code = (
+        f"import runpy, sys; sys.argv = {[worker, start, backup, str(tmp_path / 'images.npz'), output]!r}; "
+        f"runpy.run_path({worker!r}, run_name='__main__')"
+    )
+    run_on("jax", code, tmp_path)
+    with open(output) as file:
+        results = json.load(file)
+    assert results["backend"] == "jax"
+    assert results["restored_epoch"] == 1 and results["epochs_run"] == 1
+    for name in ("linear", "knn", "fine_tuned"):
+        assert 0 <= results[name] <= 1
+    assert results["export_gap"] < 1e-4
+    assert np.isfinite(results["bf16_loss"])
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("torch") is None, reason="torch not installed"
+)
+def test_several_pytorch_processes_are_refused_with_the_reason(tmp_path):
+    # Two gloo processes on this machine: fit refuses before training.
+    code = """
+import os, sys
+import torch.distributed as distributed
+import torch.multiprocessing as multiprocessing
+
+def worker(rank):
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT="29531")
+    distributed.init_process_group("gloo", rank=rank, world_size=2)
+    import numpy as np
+    import keras_simclr as ks
+    model = ks.recipes.simclr_model(18, 0.0625, image_size=16, projection_dim=8)
+    model.compile(optimizer=ks.optimizers.LARS(0.1))
+    try:
+        model.fit(np.zeros((8, 16, 16, 3), "uint8"), batch_size=4, verbose=0)
+    except RuntimeError as error:
+        assert "several PyTorch processes" in str(error)
+        print("refused", rank, flush=True)
+    distributed.destroy_process_group()
+
+if __name__ == "__main__":
+    multiprocessing.spawn(worker, nprocs=2)
+"""
+    (tmp_path / "two.py").write_text(code)
+    printed = run_on(
+        "torch",
+        f"import runpy; runpy.run_path({str(tmp_path / 'two.py')!r}, run_name='__main__')",
+        tmp_path,
+    )
+    assert printed.count("refused") == 2
