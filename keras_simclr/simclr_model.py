@@ -4,11 +4,7 @@ import keras
 from keras import ops
 
 from keras_simclr import backend
-from keras_simclr.datasets.pretraining import (
-    evaluation_data,
-    pretraining_data,
-    split_validation,
-)
+from keras_simclr.datasets.pretraining import evaluation_data, prepare_fit
 from keras_simclr.distribute import is_multi_worker, num_replicas
 from keras_simclr.layers import ProjectionHead, SimCLRAugmentation
 from keras_simclr.losses import NTXent, check_temperature
@@ -174,34 +170,9 @@ class SimCLRModel(keras.Model):
         once, after training. `validation_data` goes through the same
         adaptation.
         """
-        if kwargs.get("sample_weight") is not None:
-            raise ValueError(
-                "SimCLRModel does not take sample weights: NT-Xent compares every "
-                "image of a batch with all the others, so an image cannot be "
-                "weighted out. Filter the images instead."
-            )
         backend.refuse_distributed_torch()
-        x, y, validation = split_validation(x, y, kwargs.pop("validation_split", None))
-        if validation is not None:
-            kwargs["validation_data"] = validation
-        data = pretraining_data(
-            x,
-            y,
-            batch_size=batch_size,
-            shuffle=kwargs.pop("shuffle", True),
-            steps_per_epoch=kwargs.get("steps_per_epoch"),
-        )
-        kwargs["steps_per_epoch"] = data.steps_per_epoch
-        if not backend.is_tensorflow():
-            # A jitted JAX (or PyTorch) step cannot raise: the value-range and
-            # NaN checks run in the input pipeline instead.
-            data.dataset = data.dataset.map(self._checked)
-        if kwargs.get("validation_data") is not None:
-            validation = evaluation_data(
-                kwargs["validation_data"], batch_size, kwargs.get("validation_steps")
-            )
-            kwargs["validation_data"] = validation.dataset
-            kwargs["validation_steps"] = validation.steps_per_epoch
+        check = None if backend.is_tensorflow() else self.augmentation.check_values
+        data = prepare_fit(x, y, batch_size, kwargs, check_values=check)
         # The data shuffles itself: `shuffle=False` keeps Keras from warning
         # that it cannot shuffle a dataset.
         history = super().fit(data.dataset, epochs=epochs, shuffle=False, **kwargs)
@@ -224,10 +195,6 @@ class SimCLRModel(keras.Model):
         """
         data = evaluation_data(x if y is None else (x, y), batch_size, steps)
         return super().evaluate(data.dataset, steps=data.steps_per_epoch, **kwargs)
-
-    def _checked(self, inputs, *labels):
-        check = self.augmentation.check_values
-        return ({key: check(value) for key, value in inputs.items()}, *labels)
 
     def get_compile_config(self):
         config = super().get_compile_config()

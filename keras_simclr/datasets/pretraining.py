@@ -191,6 +191,54 @@ def pretraining_data(
     return PretrainingData(dataset, steps_per_epoch, info)
 
 
+def prepare_fit(x, y, batch_size, fit_arguments, check_values=None):
+    """`SimCLRModel.fit`'s data: `PretrainingData`, with Keras's fit arguments
+    (`fit_arguments`, changed in place) set to match.
+
+    Refuses sample weights; splits a numpy `validation_split`; sets
+    `steps_per_epoch`; adapts `validation_data` the same way; with
+    `check_values` (the augmentation's run-time checks, for backends whose
+    jitted step cannot raise) maps it over every input tensor.
+    """
+    if fit_arguments.get("sample_weight") is not None:
+        raise ValueError(
+            "SimCLRModel does not take sample weights: NT-Xent compares every "
+            "image of a batch with all the others, so an image cannot be "
+            "weighted out. Filter the images instead."
+        )
+    x, y, validation = split_validation(
+        x, y, fit_arguments.pop("validation_split", None)
+    )
+    if validation is not None:
+        fit_arguments["validation_data"] = validation
+    data = pretraining_data(
+        x,
+        y,
+        batch_size=batch_size,
+        shuffle=fit_arguments.pop("shuffle", True),
+        steps_per_epoch=fit_arguments.get("steps_per_epoch"),
+    )
+    fit_arguments["steps_per_epoch"] = data.steps_per_epoch
+    if check_values is not None:
+
+        def checked(inputs, *labels):
+            return (
+                {key: check_values(value) for key, value in inputs.items()},
+                *labels,
+            )
+
+        data.dataset = data.dataset.map(checked)
+    if fit_arguments.get("validation_data") is not None:
+        validation = evaluation_data(
+            fit_arguments["validation_data"],
+            batch_size,
+            fit_arguments.get("validation_steps"),
+        )
+        fit_arguments["validation_data"] = validation.dataset
+        fit_arguments["validation_steps"] = validation.steps_per_epoch
+    return data
+
+
 def split_validation(x, y, fraction):
     """`(x, y, validation)`: numpy `validation_split`, the last share, as Keras.
 
