@@ -26,7 +26,6 @@ import os
 import statistics
 import sys
 import tempfile
-import time
 
 if "--backend" in sys.argv:  # before Keras loads
     os.environ["KERAS_BACKEND"] = sys.argv[sys.argv.index("--backend") + 1]
@@ -36,18 +35,7 @@ import keras_simclr as ks  # noqa: E402, I001  (first: oneDNN before TensorFlow 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-
-
-class StepTimer(keras.callbacks.Callback):
-    def __init__(self):
-        super().__init__()
-        self.times = []
-
-    def on_train_batch_begin(self, batch, logs=None):
-        self.start = time.perf_counter()
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.times.append(time.perf_counter() - self.start)
+from timing import StepTimer  # noqa: E402  (benchmarks/timing.py)
 
 
 def write_photos(folder, count, seed=0):
