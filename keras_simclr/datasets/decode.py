@@ -90,18 +90,12 @@ MAX_PIXELS = 89_478_485
 MIN_JPEG_BYTES_PER_PIXEL = 1e-3
 
 
-def _big_endian(data, start, length):
+def _unsigned(data, start, length, byteorder):
+    """The unsigned integer of `length` bytes of `data` at `start`."""
     raw = tf.io.decode_raw(tf.strings.substr(data, start, length), tf.uint8)
+    order = range(length) if byteorder == "big" else reversed(range(length))
     value = tf.constant(0, tf.int64)
-    for index in range(length):
-        value = value * 256 + tf.cast(raw[index], tf.int64)
-    return value
-
-
-def _little_endian(data, start, length):
-    raw = tf.io.decode_raw(tf.strings.substr(data, start, length), tf.uint8)
-    value = tf.constant(0, tf.int64)
-    for index in reversed(range(length)):
+    for index in order:
         value = value * 256 + tf.cast(raw[index], tf.int64)
     return value
 
@@ -121,15 +115,15 @@ def header_pixels(encoded):
         return shape[0] * shape[1]
 
     def png():
-        return _big_endian(encoded, 16, 4) * _big_endian(encoded, 20, 4)
+        return _unsigned(encoded, 16, 4, "big") * _unsigned(encoded, 20, 4, "big")
 
     def gif():
-        return _little_endian(encoded, 6, 2) * _little_endian(encoded, 8, 2)
+        return _unsigned(encoded, 6, 2, "little") * _unsigned(encoded, 8, 2, "little")
 
     def bmp():
-        height = _little_endian(encoded, 22, 4)
+        height = _unsigned(encoded, 22, 4, "little")
         height = tf.where(height >= 2**31, 2**32 - height, height)  # top-down
-        return _little_endian(encoded, 18, 4) * height
+        return _unsigned(encoded, 18, 4, "little") * height
 
     def unknown():
         return tf.constant(0, tf.int64)
