@@ -8,8 +8,16 @@ from keras_simclr.datasets.pretraining import evaluation_data, prepare_fit
 from keras_simclr.distribute import is_multi_worker, num_replicas
 from keras_simclr.layers import ProjectionHead, SimCLRAugmentation
 from keras_simclr.losses import NTXent, check_temperature
-from keras_simclr.losses.nt_xent import contrastive_loss_and_accuracy
-from keras_simclr.models.encoder import fixed_image_size, pooled_encoder
+from keras_simclr.losses.nt_xent import (
+    check_pair_loss,
+    contrastive_loss_and_accuracy,
+)
+from keras_simclr.losses.probe import check_probe_classes, online_probe_loss
+from keras_simclr.models.encoder import (
+    fixed_image_size,
+    pooled_encoder,
+    scaled_encoder,
+)
 from keras_simclr.optimizers import LARS
 
 
@@ -74,13 +82,7 @@ class SimCLRModel(keras.Model):
     ):
         backend.warn_once_if_cpu_kernels_are_slow()
         check_temperature(temperature)
-        if probe_classes is not None and (
-            int(probe_classes) != probe_classes or probe_classes < 2
-        ):
-            raise ValueError(
-                "`probe_classes` must be None or an int >= 2. Received: "
-                f"probe_classes={probe_classes}"
-            )
+        check_probe_classes(probe_classes)
         kwargs.setdefault("name", "simclr")
         super().__init__(**kwargs)
         # === Layers ===
@@ -150,12 +152,7 @@ class SimCLRModel(keras.Model):
             optimizer = LARS(learning_rate=0.3)
         if loss is None:
             loss = NTXent(temperature=self.temperature)
-        if not callable(loss):
-            raise ValueError(
-                "SimCLRModel's loss is called on the two views' projections, "
-                "loss(projections_a, projections_b): pass a callable such as "
-                f"ks.losses.NTXent(temperature=0.2), or None. Received: loss={loss!r}"
-            )
+        check_pair_loss(loss)
         # Kept out of Keras's compiled-loss machinery, which would call it as
         # loss(labels, predictions); `compute_loss` calls it on the projections.
         self.contrastive_loss = loss
@@ -177,14 +174,7 @@ class SimCLRModel(keras.Model):
         # that it cannot shuffle a dataset.
         history = super().fit(data.dataset, epochs=epochs, shuffle=False, **kwargs)
         data.report_skipped_files()
-        if not history.history.get("loss") and not any(
-            getattr(callback, "restored_epoch", 0) >= epochs
-            for callback in kwargs.get("callbacks") or []
-        ):
-            raise ValueError(
-                "The training data produced no batch: the dataset is empty (or "
-                "smaller than one batch with drop_remainder=True)."
-            )
+        data.check_trained(history, epochs, kwargs.get("callbacks"))
         return history
 
     def evaluate(self, x=None, y=None, batch_size=None, steps=None, **kwargs):
@@ -275,11 +265,18 @@ class SimCLRModel(keras.Model):
                 "`probe_classes=None`."
             )
         projections_a, projections_b = ops.split(y_pred["projections"], 2, axis=0)
-        contrastive = self._contrastive_loss(projections_a, projections_b)
-        self.loss_tracker.update_state(contrastive * num_replicas())
-        total = contrastive
+        total, accuracy = contrastive_loss_and_accuracy(
+            self.contrastive_loss, projections_a, projections_b, self.temperature
+        )
+        self.loss_tracker.update_state(total * num_replicas())
+        self.accuracy_tracker.update_state(accuracy)
         if self.probe is not None:
-            total = total + self._probe_loss(y_pred["features"], y) / num_replicas()
+            probe_loss, labels, logits = online_probe_loss(
+                self.probe, y_pred["features"], y
+            )
+            self.probe_loss_tracker.update_state(probe_loss)
+            self.probe_accuracy_tracker.update_state(labels, logits)
+            total = total + probe_loss / num_replicas()
         for loss in self.losses:
             total = total + self._aggregate_additional_loss(loss) / num_replicas()
         return total
@@ -301,36 +298,8 @@ class SimCLRModel(keras.Model):
             )
         return super().save(filepath, *args, **kwargs)
 
-    def _contrastive_loss(self, projections_a, projections_b):
-        """This replica's share of NT-Xent; updates `contrastive_accuracy`."""
-        contrastive, accuracy = contrastive_loss_and_accuracy(
-            self.contrastive_loss, projections_a, projections_b, self.temperature
-        )
-        self.accuracy_tracker.update_state(accuracy)
-        return contrastive
-
-    def _probe_loss(self, features, labels):
-        """SimCLR's online linear probe on `stop_gradient(h)` of both views."""
-        probe_labels = ops.concatenate([labels, labels], axis=0)  # (2n,)
-        probe_logits = ops.cast(
-            self.probe(ops.stop_gradient(features)), "float32"
-        )  # (2n, classes)
-        probe_loss = ops.mean(
-            keras.losses.sparse_categorical_crossentropy(
-                probe_labels, probe_logits, from_logits=True
-            )
-        )
-        self.probe_loss_tracker.update_state(probe_loss)
-        self.probe_accuracy_tracker.update_state(probe_labels, probe_logits)
-        return probe_loss
-
     def feature_extractor(self):
-        """The model that maps images (in `value_range`) to h, for evaluation.
-
-        The SimCLR model itself: its call applies the augmentation's central
-        resize and value-range scaling, then the encoder in inference mode.
-        `linear_probe`, `knn_accuracy` and `extract_features` ask for it.
-        """
+        """Images (in `value_range`) → h for evaluation: the model itself."""
         return self
 
     def export_encoder(self):
@@ -343,10 +312,7 @@ class SimCLRModel(keras.Model):
         training parts. (`model.encoder` alone expects [0, 1] inputs of
         side `image_size`.)
         """
-        images = keras.Input((None, None, 3), name="images")
-        views = self.augmentation(images, training=False)
-        features = self.encoder(views, training=False)
-        return keras.Model(images, features, name=f"{self.name}_encoder")
+        return scaled_encoder(self.augmentation, self.encoder, f"{self.name}_encoder")
 
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
         # Keras all-reduces a first data batch to build a model under a

@@ -14,6 +14,13 @@
 - `load`: the command line's switch over all of these.
 """
 
+from keras_simclr.datasets.array_loaders import (
+    arrays,
+    cifar10,
+    cifar100,
+    digits,
+    stl10,
+)
 from keras_simclr.datasets.catalog import load
 from keras_simclr.datasets.folder import image_folder
 from keras_simclr.datasets.image_files import (
@@ -32,14 +39,9 @@ from keras_simclr.datasets.pretraining import (
 from keras_simclr.datasets.records import tfds_images, tfrecord_images, write_tfrecords
 from keras_simclr.datasets.splits import (
     Splits,
-    arrays,
-    cifar10,
-    cifar100,
-    digits,
     first_images,
     pretraining_batches,
     split_train_validation,
-    stl10,
     to_dataset,
 )
 

@@ -4,7 +4,7 @@ import dataclasses
 import glob
 import os
 
-from keras_simclr.datasets import splits as array_data
+from keras_simclr.datasets import array_loaders as array_data
 from keras_simclr.datasets.encoded_images import attach
 from keras_simclr.datasets.folder import image_folder
 from keras_simclr.datasets.records import shard_files, tfrecord_images

@@ -118,6 +118,19 @@ class PretrainingData:
             )
         return skipped
 
+    @staticmethod
+    def check_trained(history, epochs, callbacks=None):
+        """Raises when `fit` ran no step (unless a backup had every epoch)."""
+        if history.history.get("loss") or any(
+            getattr(callback, "restored_epoch", 0) >= epochs
+            for callback in callbacks or []
+        ):
+            return
+        raise ValueError(
+            "The training data produced no batch: the dataset is empty (or "
+            "smaller than one batch with drop_remainder=True)."
+        )
+
 
 def pretraining_data(
     x, y=None, batch_size=None, shuffle=True, steps_per_epoch=None, seed=None

@@ -184,6 +184,16 @@ def contrastive_accuracy(logits, positive_index):
     return ops.mean(ops.cast(ops.equal(predicted, positive_index), "float32"))
 
 
+def check_pair_loss(loss):
+    """Raises unless `loss` can be called as `loss(projections_a, projections_b)`."""
+    if not callable(loss):
+        raise ValueError(
+            "SimCLRModel's loss is called on the two views' projections, "
+            "loss(projections_a, projections_b): pass a callable such as "
+            f"ks.losses.NTXent(temperature=0.2), or None. Received: loss={loss!r}"
+        )
+
+
 def contrastive_loss_and_accuracy(loss, projections_a, projections_b, temperature):
     """A replica's share of `loss` and the contrastive accuracy, as one step needs.
 

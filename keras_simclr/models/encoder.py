@@ -48,6 +48,21 @@ def fixed_image_size(encoder):
     return None
 
 
+def scaled_encoder(augmentation, encoder, name="encoder"):
+    """A functional images → h model with the augmentation's inference scaling.
+
+    Args:
+        augmentation: a `SimCLRAugmentation` (in inference mode it centre-crops,
+            resizes to its `image_size` and scales `value_range` to [0, 1]).
+        encoder: images in [0, 1] → `(B, D)`.
+        name: the model's name.
+    """
+    images = keras.Input((None, None, 3), name="images")
+    views = augmentation(images, training=False)
+    features = encoder(views, training=False)
+    return keras.Model(images, features, name=name)
+
+
 def pooled_encoder(encoder):
     """Returns an encoder that maps images to `(B, D)` features.
 
