@@ -196,3 +196,162 @@ def test_a_failure_after_decoding_keeps_rows_and_names_aligned(tmp_path, monkeyp
     for row, path in zip(rows, kept):  # each row is its file's centre crop
         reference = datasets.image_files([path], 16, 1, mode="evaluate")
         np.testing.assert_array_equal(row, next(iter(reference)).numpy()[0])
+
+
+def upright_photo():
+    """A smooth, asymmetric 48 x 64 photo: a bright top-left corner, a ramp."""
+    rows, cols = np.mgrid[0:48, 0:64]
+    image = np.stack([rows * 4, cols * 3, 255 - rows * 2], axis=-1)
+    image[:16, :20] = 250
+    return image.astype("uint8")
+
+
+# The stored pixels whose EXIF `orientation` displays them as the upright
+# photo (Pillow's exif_transpose undoes these).
+STORED = {
+    1: lambda x: x,
+    2: lambda x: x[:, ::-1],
+    3: lambda x: x[::-1, ::-1],
+    4: lambda x: x[::-1],
+    5: lambda x: np.transpose(x, (1, 0, 2)),
+    6: lambda x: np.rot90(x, 1),  # displayed after a turn 90 degrees clockwise
+    7: lambda x: x.transpose(1, 0, 2)[::-1, ::-1],  # transverse
+    8: lambda x: np.rot90(x, -1),
+}
+
+
+def jpeg_with_orientation(path, pixels, orientation, big_endian=False):
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    exif = Image.Exif()
+    exif[0x010F] = "Camera"  # another tag first, as cameras write
+    exif[0x0112] = orientation
+    exif_bytes = exif.tobytes()
+    if big_endian:  # rewrite the TIFF header and entries as Motorola order
+        exif_bytes = big_endian_exif(orientation)
+    Image.fromarray(np.ascontiguousarray(pixels)).save(
+        buffer, "JPEG", quality=95, exif=exif_bytes
+    )
+    path.write_bytes(buffer.getvalue())
+
+
+def big_endian_exif(orientation):
+    """`Exif\\0\\0` + a big-endian TIFF header with one IFD0 entry."""
+    entry = (0x0112).to_bytes(2, "big") + (3).to_bytes(2, "big")  # SHORT
+    entry += (1).to_bytes(4, "big") + orientation.to_bytes(2, "big") + b"\0\0"
+    ifd = (1).to_bytes(2, "big") + entry + (0).to_bytes(4, "big")
+    return b"Exif\0\0" + b"MM\0\x2a" + (8).to_bytes(4, "big") + ifd
+
+
+def test_stored_windows_and_orient_match_pillows_exif_transpose():
+    import tensorflow as tf
+    from PIL import Image, ImageOps
+
+    from keras_simclr.datasets import crops
+
+    upright = upright_photo()
+    rng = np.random.default_rng(0)
+    for orientation, store in STORED.items():
+        stored = np.ascontiguousarray(store(upright))
+        image = Image.fromarray(stored)
+        exif = image.getexif()
+        exif[0x0112] = orientation
+        image.info["exif"] = exif.tobytes()
+        shown = np.asarray(ImageOps.exif_transpose(image))
+        np.testing.assert_array_equal(shown, upright)  # STORED is right
+        for _ in range(5):
+            side = int(rng.integers(4, 40))
+            top, left = int(rng.integers(0, 48 - side)), int(rng.integers(0, 64 - side))
+            window = tf.constant([[top, left, side, side]], tf.int32)
+            mapped = crops.stored_windows(window, orientation, 48, 64)[0].numpy()
+            crop = stored[
+                mapped[0] : mapped[0] + mapped[2], mapped[1] : mapped[1] + mapped[3]
+            ]
+            turned = crops.orient(tf.constant(crop), orientation).numpy()
+            np.testing.assert_array_equal(
+                turned, upright[top : top + side, left : left + side]
+            )
+
+
+@pytest.mark.parametrize("on_error", ["skip", "raise"])
+def test_rotated_phone_photos_are_read_upright(tmp_path, on_error):
+    from keras_simclr.datasets import decode
+
+    upright = upright_photo()
+    jpeg_with_orientation(tmp_path / "0_upright.jpg", upright, 1)
+    for orientation, store in STORED.items():
+        jpeg_with_orientation(
+            tmp_path / f"{orientation}.jpg", store(upright), orientation
+        )
+    jpeg_with_orientation(tmp_path / "9_motorola.jpg", STORED[6](upright), 6, True)
+    encoded = (tmp_path / "9_motorola.jpg").read_bytes()
+    assert int(decode.exif_orientation(encoded)) == 6
+    images = datasets.image_files(
+        tmp_path, 24, 16, mode="evaluate", shuffle=False, on_error=on_error
+    )
+    crops_ = np.concatenate([batch.numpy() for batch in images]).astype(float)
+    names_ = [os.path.basename(path) for path in images.file_paths]
+    reference = crops_[names_.index("0_upright.jpg")]
+    for name, crop in zip(names_, crops_):
+        assert np.abs(crop - reference).mean() < 3, name  # JPEG noise only
+    sideways = np.rot90(reference, 1)
+    assert np.abs(sideways - reference).mean() > 20  # what reading it raw gave
+    # Training views are cut from the upright photo too: the full photo,
+    # squeezed, has the bright corner at the top left whatever the tag.
+    pairs = datasets.image_files(
+        tmp_path, 24, 10, crop_area=(1.0, 1.0), aspect_ratio=(0.5, 2.0), seed=0
+    )
+    views = next(iter(pairs))
+    for view in np.concatenate([views[0].numpy(), views[1].numpy()]):
+        corner = view[:6, :6].astype(float).mean()
+        assert corner > 200 and view[-6:, -6:].mean() < corner - 40
+
+
+PEAK_MEMORY_WORKER = """
+import resource, sys
+import numpy as np
+from PIL import Image
+from keras_simclr import datasets
+
+folder, side, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+Image.fromarray(np.zeros((64, 64, 3), "uint8")).save(f"{folder}/small.png")
+ramp = np.linspace(0, 255, side).astype("uint8")  # compresses: a small file
+Image.fromarray(np.repeat(np.tile(ramp, (side, 1))[..., None], 3, -1)).save(
+    f"{folder}/big.png"
+)
+
+def peak():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # bytes
+
+def read(name):
+    images = datasets.image_files(
+        [f"{folder}/{name}"], 96, 1, mode=mode, crop_area=(0.9, 1.0), seed=0
+    )
+    assert sum(1 for _ in images) == 1
+
+read("small.png")  # kernels, threads and buffers: outside the measure
+before = peak()
+read("big.png")
+print((peak() - before) / (side * side * 3))
+"""
+
+
+@pytest.mark.parametrize("mode", ["evaluate", "pretrain"])
+def test_peak_memory_per_photo_is_bounded_by_its_decoded_size(tmp_path, mode):
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-c", PEAK_MEMORY_WORKER, str(tmp_path), "5000", mode],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    # The decoded pixels, their crop and uint8 pools: under 2x the decoded
+    # size (a float32 copy of the crop alone is 4x).
+    growth = float(result.stdout.split()[-1])
+    assert growth < 2.0, growth

@@ -80,36 +80,133 @@ def centre_crop_window(height, width, fraction=CENTRE_CROP_FRACTION):
     return tf.stack([(height - side) // 2, (width - side) // 2, side, side])[None]
 
 
+def displayed_shape(height, width, orientation):
+    """`(height, width)` as the photo is shown: swapped for EXIF 5–8."""
+    turned = orientation >= 5
+    return tf.where(turned, width, height), tf.where(turned, height, width)
+
+
+def stored_windows(windows, orientation, height, width):
+    """Windows drawn on the displayed photo, in the stored pixels' frame.
+
+    EXIF Orientation `o` says how the stored pixels are turned for display
+    (2 mirror, 3 rotate 180°, 4 flip, 5 transpose, 6 rotate 90° clockwise,
+    7 transverse, 8 rotate 90° anticlockwise). A crop of the stored image
+    at the returned window, resized to a square and turned by `orient`,
+    equals the same crop of the displayed photo.
+
+    Args:
+        windows: int32 `(V, 4)` `[top, left, height, width]` on the displayed
+            photo.
+        orientation: int32 scalar, 1–8.
+        height: the displayed photo's height.
+        width: the displayed photo's width.
+
+    Returns:
+        int32 `(V, 4)` windows in the stored image.
+    """
+    top, left, size_y, size_x = tf.unstack(windows, axis=1)
+    bottom = height - top - size_y  # margins on the displayed photo
+    right = width - left - size_x
+    # Per orientation: (stored top, stored left) and whether sizes swap.
+    corners = tf.stack(
+        [
+            tf.stack([top, left]),  # 1
+            tf.stack([top, right]),  # 2
+            tf.stack([bottom, right]),  # 3
+            tf.stack([bottom, left]),  # 4
+            tf.stack([left, top]),  # 5
+            tf.stack([right, top]),  # 6
+            tf.stack([right, bottom]),  # 7
+            tf.stack([left, bottom]),  # 8
+        ]
+    )  # (8, 2, V)
+    corner = tf.gather(corners, tf.clip_by_value(orientation, 1, 8) - 1)  # (2, V)
+    turned = orientation >= 5
+    sizes = tf.where(turned, tf.stack([size_x, size_y]), tf.stack([size_y, size_x]))
+    return tf.transpose(tf.concat([corner, sizes], axis=0))  # (V, 4)
+
+
+def orient(view, orientation):
+    """Turns a square crop of the stored image as EXIF `orientation` says."""
+    turns = [
+        lambda: view,  # 1
+        lambda: view[:, ::-1],  # 2 mirror
+        lambda: view[::-1, ::-1],  # 3 rotate 180
+        lambda: view[::-1],  # 4 flip
+        lambda: tf.transpose(view, (1, 0, 2)),  # 5 transpose
+        lambda: tf.transpose(view, (1, 0, 2))[:, ::-1],  # 6 rotate 90 clockwise
+        lambda: tf.transpose(view, (1, 0, 2))[::-1, ::-1],  # 7 transverse
+        lambda: tf.transpose(view, (1, 0, 2))[::-1],  # 8 rotate 90 anticlockwise
+    ]
+    return tf.switch_case(tf.clip_by_value(orientation, 1, 8) - 1, turns)
+
+
+def halve(image, window=None):
+    """A 2x2 average pool of uint8 pixels, computed in uint8.
+
+    Pairs are averaged with bit operations that cannot overflow (rounding
+    up in the first pairs, down in the second: off by at most 1 from the
+    exact mean, unbiased). With `window` (`[top, left, height, width]`) the
+    four pixel phases are read straight from `image`, without copying the
+    crop first. Temporaries stay below the crop's own uint8 size, where a
+    float32 pool needs 4x it for its input alone.
+    """
+    if window is None:
+        window = tf.stack([0, 0, tf.shape(image)[0], tf.shape(image)[1]])
+    top, left = window[0], window[1]
+    bottom = top + window[2] // 2 * 2
+    right = left + window[3] // 2 * 2
+
+    def phase(dy, dx):
+        return image[top + dy : bottom : 2, left + dx : right : 2]
+
+    def mean_up(a, b):  # ceil((a + b) / 2) without overflow
+        return tf.bitwise.bitwise_or(a, b) - tf.bitwise.right_shift(
+            tf.bitwise.bitwise_xor(a, b), 1
+        )
+
+    def mean_down(a, b):  # floor((a + b) / 2) without overflow
+        return tf.bitwise.bitwise_and(a, b) + tf.bitwise.right_shift(
+            tf.bitwise.bitwise_xor(a, b), 1
+        )
+
+    upper = mean_up(phase(0, 0), phase(0, 1))
+    return mean_down(upper, mean_up(phase(1, 0), phase(1, 1)))
+
+
 def crop_and_resize(image, window, image_size):
     """Cuts `window` out of one `(H, W, 3)` uint8 image and resizes it.
 
-    Downscaling is antialiased mipmap-style: an average-pool by the largest
-    power of two (up to 8) that keeps the crop at least `image_size`, then
-    bilinear for the remaining factor (below 2). A crop that needs no pool
-    is resized straight from uint8 (bilinear reads 4 pixels per output). In
-    `tf.data` this is about 3x faster than `tf.image.resize(antialias=True)`
-    at 224 px (benchmarks/input_pipeline.py).
+    Downscaling is antialiased mipmap-style: 2x2 average pools (in uint8,
+    see `halve`) while the crop stays at least twice `image_size`, up to
+    three of them, then bilinear for the remaining factor (below 2), which
+    reads 4 pixels per output. Only the final, small image is ever float32.
+    In `tf.data` this is about 3x faster than
+    `tf.image.resize(antialias=True)` at 224 px
+    (benchmarks/input_pipeline.py).
 
     Returns:
         uint8 `(image_size, image_size, 3)`.
     """
-    crop = image[window[0] : window[0] + window[2], window[1] : window[1] + window[3]]
     shorter = tf.minimum(window[2], window[3])
     level = tf.zeros((), tf.int32)
     for index, factor in enumerate((2, 4, 8), start=1):
         level = tf.where(shorter >= factor * image_size, index, level)
 
-    def resize(pixels):
-        return tf.image.resize(pixels, (image_size, image_size), method="bilinear")
-
-    def pooled(factor):
+    def pooled(times):
         def pool_then_resize():
-            pixels = tf.cast(crop, tf.float32)[None]
-            return resize(tf.nn.avg_pool2d(pixels, factor, factor, "VALID")[0])
+            if times == 0:  # small already: below twice the output's side
+                pixels = image[
+                    window[0] : window[0] + window[2], window[1] : window[1] + window[3]
+                ]
+            else:
+                pixels = halve(image, window)  # read from the image, no crop copy
+            for _ in range(times - 1):
+                pixels = halve(pixels)
+            return tf.image.resize(pixels, (image_size, image_size), method="bilinear")
 
         return pool_then_resize
 
-    resized = tf.switch_case(
-        level, [lambda: resize(crop)] + [pooled(f) for f in (2, 4, 8)]
-    )  # (S, S, 3) float32
+    resized = tf.switch_case(level, [pooled(times) for times in range(4)])
     return tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)

@@ -167,3 +167,88 @@ def check_size(encoded, key, max_pixels=MAX_PIXELS):
     )
     with tf.control_dependencies([too_large, truncated]):
         return tf.identity(encoded)
+
+
+# EXIF is read from the first 16 KiB only: the APP1 segment holding it comes
+# right after the start of image (or after a JFIF APP0), and IFD0 at its
+# start; a file with larger segments before it reads as orientation 1.
+EXIF_SEARCH_BYTES = 16_384
+EXIF_MAX_SEGMENTS = 4  # APPn segments walked before giving up
+EXIF_MAX_ENTRIES = 64  # IFD0 entries read (Orientation is among the first)
+ORIENTATION_TAG = 0x0112
+
+
+def exif_orientation(encoded):
+    """The EXIF Orientation (1–8) of a JPEG, read from its bytes; 1 if none.
+
+    Cameras store a portrait photo sideways with the Orientation tag saying
+    how to turn it for display; `tf.io.decode_jpeg` ignores the tag. This
+    reads it with tensor ops (no Python per image): walk the first APPn
+    segments to the `Exif` APP1, read the TIFF byte order, then look for tag
+    0x0112 among IFD0's entries. Non-JPEGs, missing or malformed EXIF and
+    values outside 1–8 give 1 (as shown). All reads are gathers from a
+    zero-padded copy of the first 16 KiB, so a truncated file cannot read
+    out of range.
+
+    Examples:
+        >>> import tensorflow as tf
+        >>> int(exif_orientation(tf.constant(b"not a jpeg")))
+        1
+    """
+    padding = tf.constant(b"\0" * (2 * EXIF_SEARCH_BYTES))
+    head = tf.strings.join([tf.strings.substr(encoded, 0, EXIF_SEARCH_BYTES), padding])
+    data = tf.io.decode_raw(head, tf.uint8)[: 2 * EXIF_SEARCH_BYTES]
+    limit = EXIF_SEARCH_BYTES
+
+    def byte(position):
+        position = tf.clip_by_value(position, 0, 2 * limit - 1)
+        return tf.cast(tf.gather(data, position), tf.int32)
+
+    def big_endian_16(position):
+        return byte(position) * 256 + byte(position + 1)
+
+    # Walk the APPn segments: a marker 0xFFEn, a 2-byte length, the payload.
+    position = tf.constant(2, tf.int32)
+    tiff = tf.constant(-1, tf.int32)  # where the TIFF header starts, if found
+    exif = tf.constant([ord(c) for c in "Exif"] + [0, 0], tf.int32)
+    for _ in range(EXIF_MAX_SEGMENTS):
+        marker = byte(position + 1)
+        is_app = tf.logical_and(
+            tf.equal(byte(position), 0xFF),
+            tf.logical_and(marker >= 0xE0, marker <= 0xEF),
+        )
+        header = byte(position + 4 + tf.range(6))
+        is_exif = tf.logical_and(
+            tf.logical_and(is_app, tf.equal(marker, 0xE1)),
+            tf.reduce_all(tf.equal(header, exif)),
+        )
+        tiff = tf.where(tf.logical_and(tiff < 0, is_exif), position + 10, tiff)
+        moved = position + 2 + big_endian_16(position + 2)
+        position = tf.where(tf.logical_and(is_app, tiff < 0), moved, position)
+        position = tf.minimum(position, limit)
+
+    little = tf.logical_and(tf.equal(byte(tiff), 0x49), tf.equal(byte(tiff + 1), 0x49))
+
+    def unsigned_16(at):
+        first, second = byte(at), byte(at + 1)
+        return tf.where(little, first + 256 * second, first * 256 + second)
+
+    ifd_offset = tf.where(
+        little,
+        unsigned_16(tiff + 4) + 65_536 * unsigned_16(tiff + 6),
+        unsigned_16(tiff + 4) * 65_536 + unsigned_16(tiff + 6),
+    )
+    ifd = tiff + tf.clip_by_value(ifd_offset, 0, limit)
+    count = tf.minimum(unsigned_16(ifd), EXIF_MAX_ENTRIES)
+    entries = ifd + 2 + 12 * tf.range(EXIF_MAX_ENTRIES)  # (E,) entry starts
+    is_orientation = tf.logical_and(
+        tf.equal(unsigned_16(entries), ORIENTATION_TAG),
+        tf.range(EXIF_MAX_ENTRIES) < count,
+    )
+    values = unsigned_16(entries + 8)  # a SHORT sits in the value field's start
+    value = tf.reduce_max(tf.where(is_orientation, values, 0))
+    valid = tf.logical_and(
+        tf.logical_and(tiff >= 0, tf.io.is_jpeg(encoded)),
+        tf.logical_and(value >= 1, value <= 8),
+    )
+    return tf.where(valid, value, 1)

@@ -5,9 +5,11 @@ item in reports (a path, or `shard#index`), `payload` is either the path to
 read or the encoded bytes, and `label` an int64 (-1 when unlabelled). The
 pipeline, one named step each:
 
-    shuffle → read bytes (`read_item`) → draw windows (`draw_windows`) →
-    decode (`decode.decode`, `decode.decode_jpeg_for_windows`) → crop
-    (`crops.crop_and_resize`) → batch (`build`)
+    shuffle → read bytes (`read_item`) → check the header's size and read
+    the EXIF orientation (`decode.check_size`, `decode.exif_orientation`) →
+    draw windows on the photo as displayed (`draw_windows`) → decode
+    (`decode.decode`, `decode.decode_jpeg_for_windows`) → crop and turn
+    upright (`crops.crop_and_resize`, `crops.orient`) → batch (`build`)
 
 Each item is decoded once, in parallel, and either cut into two independent
 SimCLR crops of the ORIGINAL image ("pretrain", a `ViewPair`) or
@@ -110,16 +112,27 @@ def read_item(payload, read_files):
     return tf.io.read_file(payload) if read_files else payload
 
 
-def draw_windows(height, width, item_seed, options):
-    """int32 `(views, 4)` windows `[top, left, height, width]` in the original."""
+def draw_windows(height, width, item_seed, options, orientation=1):
+    """int32 `(views, 4)` windows `[top, left, height, width]` in the stored image.
+
+    They are drawn on the photo as displayed (its EXIF `orientation`
+    applied), then mapped to the stored pixels (`crops.stored_windows`).
+    """
+    shown_height, shown_width = crops.displayed_shape(height, width, orientation)
     if options.mode == "pretrain":
-        return crops.random_crop_windows(
-            height, width, item_seed, options.crop_area, options.aspect_ratio
+        windows = crops.random_crop_windows(
+            shown_height,
+            shown_width,
+            item_seed,
+            options.crop_area,
+            options.aspect_ratio,
         )
-    return crops.centre_crop_window(height, width)
+    else:
+        windows = crops.centre_crop_window(shown_height, shown_width)
+    return crops.stored_windows(windows, orientation, shown_height, shown_width)
 
 
-def decode_with_windows(encoded, key, item_seed, options):
+def decode_with_windows(encoded, key, item_seed, options, orientation=1):
     """`(image, windows)`: JPEGs decoded at the smallest scale serving the windows.
 
     The windows of a JPEG are drawn from its header before decoding; other
@@ -130,14 +143,15 @@ def decode_with_windows(encoded, key, item_seed, options):
     def any_format():
         image = decode.decode(encoded, key, options.on_error)  # (H, W, 3) uint8
         shape = tf.shape(image)
-        return image, draw_windows(shape[0], shape[1], item_seed, options)
+        windows = draw_windows(shape[0], shape[1], item_seed, options, orientation)
+        return image, windows
 
     if options.on_error == "raise":
         return any_format()
 
     def jpeg():
         shape = tf.io.extract_jpeg_shape(encoded)  # the header only
-        windows = draw_windows(shape[0], shape[1], item_seed, options)
+        windows = draw_windows(shape[0], shape[1], item_seed, options, orientation)
         return decode.decode_jpeg_for_windows(encoded, windows, options.image_size)
 
     return tf.cond(tf.io.is_jpeg(encoded), jpeg, any_format)
@@ -156,11 +170,16 @@ def load_item(item, item_seed, options, tracker, read_files, labelled):
     inserted = tracker.attempted.insert(key, tf.constant(1, tf.int64))
     with tf.control_dependencies([inserted]):
         encoded = decode.check_size(encoded, key, options.max_pixels)
-        image, windows = decode_with_windows(encoded, key, item_seed, options)
-        views = [
-            crops.crop_and_resize(image, windows[index], options.image_size)
-            for index in range(options.views)
-        ]  # (S, S, 3) uint8 each
+        orientation = decode.exif_orientation(encoded)  # 1 for non-JPEGs
+        image, windows = decode_with_windows(
+            encoded, key, item_seed, options, orientation
+        )
+        views = []  # (S, S, 3) uint8 each, as the photo is displayed
+        for index in range(options.views):
+            # One view at a time: a huge photo's crops are not in memory together.
+            with tf.control_dependencies(views):
+                view = crops.crop_and_resize(image, windows[index], options.image_size)
+            views.append(crops.orient(view, orientation))
     # "Used" only once its views exist: a failure anywhere before (reading,
     # the size check, decoding, cropping) leaves it named as skipped.
     with tf.control_dependencies(views):
