@@ -355,3 +355,64 @@ def test_peak_memory_per_photo_is_bounded_by_its_decoded_size(tmp_path, mode):
     # size (a float32 copy of the crop alone is 4x).
     growth = float(result.stdout.split()[-1])
     assert growth < 2.0, growth
+
+
+def test_a_folder_with_every_edge_trains_and_embeds_from_the_command_line(
+    tmp_path, capsys, caplog
+):
+    """#22's folder: bombs, loops, a rotated photo, hidden and empty folders,
+    a name that is not UTF-8 and a WebP; pretrain and embed both complete,
+    each odd file is named once, rows and names stay aligned."""
+    import warnings
+
+    from PIL import Image
+
+    root = labelled_folder(tmp_path / "photos", per_class=4)
+    (root / "cat" / "bomb.jpg").write_bytes(jpeg_claiming(60000, 60000))
+    (root / "dog" / "huge.png").write_bytes(png_claiming(23000, 23000))
+    os.symlink("..", root / "dog" / "up")
+    os.symlink(root / "cat", root / "cat" / "again")
+    jpeg_with_orientation(root / "cat" / "portrait.jpg", STORED[6](upright_photo()), 6)
+    os.makedirs(root / ".ipynb_checkpoints" / "cat")
+    write(root / ".ipynb_checkpoints" / "cat" / "0.jpg", photo())
+    os.makedirs(root / "empty")
+    with open(os.path.join(os.fsencode(root / "dog"), b"caf\xe9.jpg"), "wb") as file:
+        file.write((root / "dog" / "0.jpg").read_bytes())
+    Image.fromarray(photo(7)).save(root / "dog" / "7.webp")
+    output = str(tmp_path / "edges.keras")
+    arguments = [
+        "pretrain",
+        "--dataset",
+        str(root),
+        "--epochs",
+        "2",
+        "--output",
+        output,
+    ]
+    arguments += ["--width", "0.0625", "--image-size", "16", "--batch-size", "4"]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with caplog.at_level(logging.WARNING, logger="keras_simclr"):
+            assert cli.main([*arguments, "--verbose", "0"]) == 0
+    printed = capsys.readouterr().out + caplog.text
+    for odd in ("bomb.jpg", "huge.png", "caf", "empty"):
+        assert printed.count(odd) == 1, (odd, printed)
+    assert ".ipynb_checkpoints" not in printed
+    assert not [w for w in caught if "ran out of data" in str(w.message)]
+
+    features_path = str(tmp_path / "features.npz")
+    command = ["embed", output, "--dataset", str(root), "--output", features_path]
+    assert cli.main(command) == 0
+    with np.load(features_path) as saved:
+        features, paths = saved["features"], saved["paths"]
+    kept = [f"{c}/{i}.jpg" for c in ("cat", "dog") for i in range(4)]
+    assert names(paths, root) == sorted([*kept, "cat/portrait.jpg", "dog/7.webp"])
+    assert len(features) == len(paths) and np.isfinite(features).all()
+    # Rows follow names: each row is the features of its own file.
+    import keras
+
+    model = keras.models.load_model(output)
+    for row, path in zip(features, paths):
+        alone = datasets.image_files([str(path)], 16, 1, mode="evaluate")
+        expected = ks.evaluation.encode_images(model, alone)[0]
+        np.testing.assert_allclose(row, expected, rtol=1e-4, atol=1e-4)

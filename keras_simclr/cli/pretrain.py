@@ -1,6 +1,7 @@
 """`pretrain`: data → recipe (`keras_simclr.recipes`) → fit → save → probe."""
 
 import time
+import warnings
 
 from keras_simclr.cli.evaluate import probe_scores, report
 
@@ -104,17 +105,22 @@ def _pretrain(args):
         f"{backend.name()} backend"
     )
     start = time.time()
-    model.fit(
-        unlabeled,
-        epochs=args.epochs,
-        callbacks=[
-            callbacks.NaNGuard(),
-            # The checkpoint is removed only once the model is saved (below).
-            callbacks.AtomicBackupAndRestore(backup, delete_checkpoint=False),
-        ],
-        verbose=args.verbose,
-        shuffle=False,  # the dataset shuffles itself; Keras warns otherwise
-    )
+    with warnings.catch_warnings():
+        # The command owns its process. A photo reader's size is unknown
+        # until its first pass ends (files may be skipped), and Keras says
+        # so at the end of epoch 1 with "Your input ran out of data": noise here.
+        warnings.filterwarnings("ignore", message="Your input ran out of data")
+        model.fit(
+            unlabeled,
+            epochs=args.epochs,
+            callbacks=[
+                callbacks.NaNGuard(),
+                # The checkpoint is removed only once the model is saved (below).
+                callbacks.AtomicBackupAndRestore(backup, delete_checkpoint=False),
+            ],
+            verbose=args.verbose,
+            shuffle=False,  # the dataset shuffles itself; Keras warns otherwise
+        )
     saving.save_model(model, args.output)
     shutil.rmtree(backup, ignore_errors=True)
     print(f"keras-simclr: trained in {time.time() - start:.0f} s; saved {args.output}")
