@@ -7,6 +7,7 @@ import os
 from keras_simclr.datasets import array_loaders as array_data
 from keras_simclr.datasets.encoded_images import attach
 from keras_simclr.datasets.folder import image_folder
+from keras_simclr.datasets.iteration import iterate
 from keras_simclr.datasets.records import shard_files, tfrecord_images
 from keras_simclr.datasets.splits import Splits
 
@@ -60,7 +61,7 @@ def tfrecord_splits(files, image_size, batch_size, seed=0, crop_area=(0.08, 1.0)
     # One read of the records (no decode): their count, and their labels.
     examples = [
         tf.train.Example.FromString(record.numpy()).features.feature
-        for record in tf.data.TFRecordDataset(files)
+        for record in iterate(tf.data.TFRecordDataset(files))
     ]
     info = dataclasses.replace(unlabeled.reader_info, num_items=len(examples))
     unlabeled = attach(unlabeled, info)
@@ -78,6 +79,6 @@ def tfrecord_splits(files, image_size, batch_size, seed=0, crop_area=(0.08, 1.0)
             .features.feature["image/class/label"]
             .int64_list.value[0]
         )
-        for record in tf.data.TFRecordDataset(files)
+        for record in iterate(tf.data.TFRecordDataset(files))
     ]
     return Splits(unlabeled, train, validation, max(labels) + 1, image_size)

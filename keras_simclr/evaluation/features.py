@@ -7,6 +7,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_simclr.datasets.iteration import iterate
 from keras_simclr.models.encoder import pooled_encoder
 
 
@@ -147,7 +148,7 @@ def extract_features(model_or_encoder, data, batch_size=256):
     _warn_if_raw_pixels(model_or_encoder, data.element_spec[0])
     encode = _encoder_function(extractor, data.element_spec[0])
     features, labels = [], []
-    for batch in data:
+    for batch in iterate(data):
         features.append(keras.ops.convert_to_numpy(encode(batch[0])).astype("float32"))
         labels.append(np.asarray(batch[1]))
     if not features:
@@ -186,7 +187,7 @@ def encode_images(model_or_encoder, images):
     """
     extractor = feature_extractor(model_or_encoder)
     encode = _encoder_function(extractor, images.element_spec)
-    features = [keras.ops.convert_to_numpy(encode(batch)) for batch in images]
+    features = [keras.ops.convert_to_numpy(encode(batch)) for batch in iterate(images)]
     if not features:
         raise ValueError("The dataset yielded no image.")
     return _finite(np.concatenate(features).astype("float32"))
