@@ -3,8 +3,9 @@
 import keras_simclr as ks
 
 Modules import one way: `layers, losses, optimizers, distribute, datasets`
-← `models` ← `simclr_model` (the task) ← `evaluation`, `recipes` ←
-`visualize` ← `cli`.
+← `models` ← `simclr_model` (the task) ← `evaluation`, `recipes`, `export`,
+`hub` ← `visualize` ← `cli`. `hub` (keras-hub presets) needs the optional
+keras-hub and is imported on request: `import keras_simclr.hub`.
 
 Importing the package registers every class with Keras (so
 `keras.models.load_model` finds them). It honours the user's Keras backend
@@ -26,6 +27,7 @@ _MODULES = (
     "datasets",
     "distribute",
     "evaluation",
+    "export",
     "layers",
     "losses",
     "models",

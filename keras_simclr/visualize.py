@@ -129,3 +129,51 @@ def embedding_map(model_or_encoder, data, path, method="pca", size=512, dot=2, s
         ]
     write_png(canvas, path)
     return points, labels
+
+
+def neighbours_grid(queries, neighbours, similarities, path, padding=4, bar=6):
+    """Writes a PNG: per row, a query photo, a gap, then its nearest photos.
+
+    Under each neighbour a bar shows its cosine similarity (full width = 1,
+    green; half = 0.5). The numbers are the caller's to print.
+
+    Args:
+        queries: uint8 `(Q, S, S, 3)` tiles.
+        neighbours: uint8 `(Q, k, S, S, 3)` tiles.
+        similarities: `(Q, k)` floats in [-1, 1].
+        path: where to write the PNG.
+        padding: white pixels between tiles. Defaults to 4.
+        bar: height of the similarity bars. Defaults to 6.
+
+    Returns:
+        The grid, uint8 `(Q * (S + bar + padding) + padding,
+        (k + 1) * (S + padding) + 3 * padding, 3)`.
+
+    Examples:
+        >>> import numpy as np, tempfile, os
+        >>> tiles = np.zeros((2, 3, 16, 16, 3), "uint8")
+        >>> path = os.path.join(tempfile.mkdtemp(), "grid.png")
+        >>> neighbours_grid(tiles[:, 0], tiles, np.ones((2, 3)), path).shape
+        (56, 92, 3)
+    """
+    queries, neighbours = np.asarray(queries), np.asarray(neighbours)
+    rows, k, size = neighbours.shape[0], neighbours.shape[1], neighbours.shape[2]
+    step_y, step_x = size + bar + padding, size + padding
+    height = rows * step_y + padding
+    width = (k + 1) * step_x + 3 * padding  # a wider gap after the query
+    grid = np.full((height, width, 3), 255, "uint8")
+    for row in range(rows):
+        top = padding + row * step_y
+        grid[top : top + size, padding : padding + size] = queries[row]
+        for column in range(k):
+            left = padding + (column + 1) * step_x + 2 * padding
+            grid[top : top + size, left : left + size] = neighbours[row, column]
+            filled = int(round(size * float(np.clip(similarities[row, column], 0, 1))))
+            grid[top + size + 1 : top + size + bar - 1, left : left + size] = 220
+            grid[top + size + 1 : top + size + bar - 1, left : left + filled] = (
+                44,
+                160,
+                44,
+            )
+    write_png(grid, path)
+    return grid

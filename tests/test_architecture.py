@@ -14,7 +14,7 @@ LEVELS = [
     {"backend", "datasets", "distribute", "layers", "losses", "optimizers", "saving"},
     {"models", "callbacks"},
     {"simclr_model"},
-    {"evaluation", "recipes"},
+    {"evaluation", "export", "hub", "recipes"},
     {"visualize"},
     {"cli"},
 ]

@@ -91,6 +91,30 @@ def build_parser():
         "--overwrite", action="store_true", help="replace the shards of a former run"
     )
 
+    export = commands.add_parser("export", help="write the encoder for serving")
+    export.add_argument("model", help="a saved SimCLR model (.keras)")
+    export.add_argument(
+        "--format",
+        required=True,
+        choices=("saved_model", "onnx", "litert", "keras_hub", "keras"),
+    )
+    export.add_argument("--output", required=True, help="file or folder to write")
+    export.add_argument(
+        "--projections", action="store_true", help="also output z (not keras_hub)"
+    )
+
+    near = commands.add_parser(
+        "neighbours", help="PNG grid of a photo's nearest photos (cosine of h)"
+    )
+    near.add_argument("features", help="an `embed` output (.npz)")
+    near.add_argument("--query", help="a photo (default: --random photos)")
+    near.add_argument("--random", type=_positive(int), default=4, help="queries")
+    near.add_argument("--k", type=_positive(int), default=8)
+    near.add_argument("--model", help="to embed a --query not in FEATURES")
+    near.add_argument("--output", default="neighbours.png")
+    near.add_argument("--tile", type=_positive(int), default=96, help="pixels")
+    near.add_argument("--seed", type=int, default=0)
+
     show = commands.add_parser("show-augmentations", help="PNG grid of views")
     show.add_argument("--dataset", default="digits", help=dataset_help)
     show.add_argument("--image-size", type=_positive(int))
@@ -108,13 +132,15 @@ def main(argv=None):
     import keras_simclr
 
     keras_simclr.load_all()  # the console script defers it past parsing
-    from keras_simclr.cli import evaluate, files, pretrain
+    from keras_simclr.cli import evaluate, files, pretrain, use
 
     handlers = {
         "pretrain": pretrain.pretrain,
         "probe": evaluate.probe,
         "embed": evaluate.embed,
         "make-tfrecords": files.make_tfrecords,
+        "export": use.export,
+        "neighbours": use.neighbours,
         "show-augmentations": files.show_augmentations,
     }
     try:

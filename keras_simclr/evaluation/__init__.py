@@ -18,6 +18,7 @@ from keras_simclr.evaluation.linear_probe import (
     fit_linear_classifier,
     linear_probe,
 )
+from keras_simclr.evaluation.neighbours import nearest_neighbours
 from keras_simclr.evaluation.representation import (
     RepresentationScores,
     evaluate_representation,
@@ -37,5 +38,6 @@ __all__ = [
     "fit_linear_classifier",
     "knn_accuracy",
     "linear_probe",
+    "nearest_neighbours",
     "weighted_knn_predict",
 ]

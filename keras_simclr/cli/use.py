@@ -1,0 +1,127 @@
+"""`export` and `neighbours`: what users do with a pretrained encoder."""
+
+import os
+
+
+def export(args):
+    from keras_simclr import saving
+    from keras_simclr.cli.evaluate import load_model
+    from keras_simclr.export import export_encoder
+
+    folder_formats = ("saved_model", "keras_hub")
+    if args.format in folder_formats:
+        if os.path.exists(args.output) and (
+            not os.path.isdir(args.output) or os.listdir(args.output)
+        ):
+            raise ValueError(
+                f"the output {args.output!r} exists and is not an empty folder."
+            )
+    else:
+        suffix = {"onnx": ".onnx", "litert": ".tflite", "keras": ".keras"}[args.format]
+        saving.check_output_path(args.output, suffix=suffix)
+    model = load_model(args.model)
+    try:
+        export_encoder(model, args.output, args.format, projections=args.projections)
+    except ImportError as error:
+        raise ValueError(str(error)) from None
+    size = model.augmentation.image_size
+    print(
+        f"keras-simclr: wrote the encoder ({args.format}) to {args.output}: images "
+        f"(B, {size}, {size}, 3) in {tuple(model.augmentation.value_range)} -> h"
+    )
+    return 0
+
+
+def neighbours(args):
+    import numpy as np
+
+    from keras_simclr import saving, visualize
+    from keras_simclr.evaluation.neighbours import nearest_neighbours
+
+    if not os.path.isfile(args.features):
+        raise ValueError(f"no features file at {args.features!r} (see `embed`).")
+    with np.load(args.features) as saved:
+        if "features" not in saved or "paths" not in saved:
+            raise ValueError(f"{args.features!r} is not an `embed` output.")
+        features, paths = saved["features"], [str(p) for p in saved["paths"]]
+    k = min(args.k, len(paths) - 1)
+    if k < 1:
+        raise ValueError("the features file holds fewer than 2 photos.")
+    if args.query:
+        queries = [_query_row(args, paths, features)]
+    else:
+        rng = np.random.default_rng(args.seed)
+        queries = list(rng.choice(len(paths), min(args.random, len(paths)), False))
+    saving.check_output_path(args.output, suffix=".png")
+    query_features = np.stack(
+        [features[q] if isinstance(q, (int, np.integer)) else q for q in queries]
+    )
+    in_database = [isinstance(q, (int, np.integer)) for q in queries]
+    # A query from the database finds itself first: ask for one more, drop it.
+    indices, similarities = nearest_neighbours(features, query_features, k + 1)
+    rows_index, rows_similarity, query_paths = [], [], []
+    for row, query in enumerate(queries):
+        keep = [
+            column
+            for column in range(k + 1)
+            if not (in_database[row] and indices[row, column] == query)
+        ][:k]
+        rows_index.append(indices[row, keep])
+        rows_similarity.append(similarities[row, keep])
+        query_paths.append(paths[query] if in_database[row] else args.query)
+    tiles = _tiles(
+        [*query_paths, *[paths[i] for r in rows_index for i in r]], args.tile
+    )
+    query_tiles = tiles[: len(queries)]
+    neighbour_tiles = tiles[len(queries) :].reshape(len(queries), k, *tiles.shape[1:])
+    visualize.neighbours_grid(
+        query_tiles, neighbour_tiles, np.array(rows_similarity), args.output
+    )
+    for query_path, row_index, row_similarity in zip(
+        query_paths, rows_index, rows_similarity
+    ):
+        print(f"{query_path}:")
+        for index, similarity in zip(row_index, row_similarity):
+            print(f"  {similarity:6.3f}  {paths[index]}")
+    print(f"keras-simclr: wrote {args.output}")
+    return 0
+
+
+def _query_row(args, paths, features):
+    """The query's database row, or its features from `--model`."""
+    from keras_simclr import datasets, evaluation
+
+    query = os.path.abspath(args.query)
+    for index, path in enumerate(paths):
+        if os.path.abspath(path) == query:
+            return index
+    if not args.model:
+        raise ValueError(
+            f"{args.query!r} is not among the embedded photos: pass --model "
+            "MODEL.keras to embed it."
+        )
+    from keras_simclr.cli.evaluate import load_model
+
+    model = load_model(args.model)
+    size = model.augmentation.image_size
+    images = datasets.image_files([args.query], size, 1, mode="evaluate")
+    row = evaluation.encode_images(model, images)
+    if row.shape[1] != features.shape[1]:
+        raise ValueError("the model's features do not match the file's.")
+    return row[0]
+
+
+def _tiles(paths, size):
+    """Centre crops of `paths` at `size`, uint8 `(N, size, size, 3)`; each
+    file is read once however often it appears."""
+    import numpy as np
+
+    from keras_simclr import datasets
+
+    unique = list(dict.fromkeys(paths))
+    images = datasets.image_files(unique, size, 64, mode="evaluate", on_error="raise")
+    crops = np.concatenate([batch.numpy() for batch in images])
+    row = {
+        os.path.realpath(path): index for index, path in enumerate(images.file_paths)
+    }
+    return crops[[row[os.path.realpath(path)] for path in paths]]

@@ -1,0 +1,198 @@
+"""After pretraining (#24): the encoder served by each runtime, handed to
+keras-hub, and searched for neighbours."""
+
+import os
+
+import numpy as np
+import pytest
+
+import keras_simclr as ks
+from keras_simclr import cli
+
+
+@pytest.fixture(scope="module")
+def saved_model(tmp_path_factory):
+    """A tiny SimCLR model (16 px) with non-trivial BatchNorm statistics."""
+    import keras
+
+    folder = tmp_path_factory.mktemp("model")
+    model = ks.recipes.simclr_model(18, 0.0625, image_size=16, projection_dim=8)
+    model.compile(optimizer=ks.optimizers.LARS(0.1))
+    images = np.random.default_rng(0).integers(0, 256, (16, 16, 16, 3), "uint8")
+    model.fit(images, batch_size=8, epochs=1, verbose=0)
+    path = str(folder / "simclr.keras")
+    model.save(path)
+    return path, keras.models.load_model(path)
+
+
+def images(count=5, seed=1):
+    return np.random.default_rng(seed).integers(0, 256, (count, 16, 16, 3), "uint8")
+
+
+def run_saved_model(path, batch):
+    import tensorflow as tf
+
+    loaded = tf.saved_model.load(path)  # kept: the endpoint needs it alive
+    return loaded.serve(batch).numpy()
+
+
+def run_onnx(path, batch):
+    onnxruntime = pytest.importorskip("onnxruntime")
+    session = onnxruntime.InferenceSession(path)
+    return session.run(None, {session.get_inputs()[0].name: batch})[0]
+
+
+def run_litert(path, batch):
+    interpreter_module = pytest.importorskip("ai_edge_litert.interpreter")
+    interpreter = interpreter_module.Interpreter(model_path=path)
+    entry = interpreter.get_input_details()[0]
+    interpreter.resize_tensor_input(entry["index"], batch.shape)
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(entry["index"], batch)
+    interpreter.invoke()
+    return interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+
+
+@pytest.mark.parametrize(
+    "format, name, runtime",
+    [
+        ("saved_model", "served", run_saved_model),
+        ("onnx", "encoder.onnx", run_onnx),
+        ("litert", "encoder.tflite", run_litert),
+    ],
+)
+def test_each_export_gives_the_keras_features_in_its_own_runtime(
+    saved_model, tmp_path, capsys, format, name, runtime
+):
+    if format == "onnx":
+        pytest.importorskip("tf2onnx")
+    path, model = saved_model
+    output = str(tmp_path / name)
+    command = ["export", path, "--format", format, "--output", output]
+    assert cli.main(command) == 0
+    assert "(B, 16, 16, 3)" in capsys.readouterr().out
+    batch = images()
+    expected = model.predict(batch, verbose=0)
+    np.testing.assert_allclose(runtime(output, batch), expected, rtol=1e-4, atol=1e-4)
+
+
+def test_export_checks_its_output_before_any_work(saved_model, tmp_path, capsys):
+    path, _ = saved_model
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "x").write_text("")
+    command = ["export", path, "--format", "saved_model", "--output"]
+    assert cli.main([*command, str(tmp_path / "full")]) == 1
+    onnx = ["export", path, "--format", "onnx", "--output", str(tmp_path / "x.txt")]
+    assert cli.main(onnx) == 1
+    assert "keras-simclr: error" in capsys.readouterr().err
+
+
+def test_projections_are_exported_on_request(saved_model):
+    _, model = saved_model
+    encoder = ks.export.serving_encoder(model, projections=True)
+    outputs = encoder.predict(images(), verbose=0)
+    features = model.predict(images(), verbose=0)
+    np.testing.assert_allclose(outputs["features"], features, atol=1e-5)
+    assert outputs["projections"].shape == (5, 8)
+
+
+def test_a_keras_hub_preset_loads_with_keras_hubs_own_from_preset(
+    saved_model, tmp_path
+):
+    pytest.importorskip("keras_hub")
+    path, model = saved_model
+    preset = str(tmp_path / "preset")
+    assert cli.main(["export", path, "--format", "keras_hub", "--output", preset]) == 0
+    assert sorted(os.listdir(preset)) == [
+        "config.json",
+        "metadata.json",
+        "model.weights.h5",
+    ]
+    code = f"""
+import numpy as np, keras_hub
+import keras_simclr.hub  # registers the backbone
+backbone = keras_hub.models.Backbone.from_preset({preset!r})
+batch = np.random.default_rng(1).integers(0, 256, (5, 16, 16, 3), "uint8")
+batch = batch.astype("float32")
+np.save({str(tmp_path / "h.npy")!r}, backbone.predict(batch, verbose=0).mean(axis=(1, 2)))
+classifier = keras_hub.models.ImageClassifier.from_preset({preset!r}, num_classes=3)
+classifier.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+history = classifier.fit(batch, np.array([0, 1, 2, 0, 1]), epochs=1, verbose=0)
+print(type(classifier).__name__, np.isfinite(history.history["loss"][0]))
+"""
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-c", code],  # a fresh process: nothing cached
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.split()[-2:] == ["SimCLRImageClassifier", "True"]
+    expected = model.predict(images(), verbose=0)
+    np.testing.assert_allclose(np.load(tmp_path / "h.npy"), expected, atol=1e-4)
+
+
+def photo_folder(root, count=6):
+    from PIL import Image
+
+    os.makedirs(root)
+    rng = np.random.default_rng(0)
+    for index in range(count):
+        base = rng.integers(0, 256, (3, 3, 3)).astype("uint8")
+        image = np.kron(base, np.ones((12, 12, 1), "uint8"))  # 36 x 36 blocks
+        Image.fromarray(image).save(root / f"{index}.png")
+    return root
+
+
+def test_neighbours_draws_the_grid_and_finds_the_query_itself(
+    saved_model, tmp_path, capsys
+):
+    path, _ = saved_model
+    folder = photo_folder(tmp_path / "photos")
+    features = str(tmp_path / "features.npz")
+    assert (
+        cli.main(["embed", path, "--dataset", str(folder), "--output", features]) == 0
+    )
+    capsys.readouterr()
+    with np.load(features) as saved:
+        database, paths = saved["features"], [str(p) for p in saved["paths"]]
+    query = str(folder / "2.png")
+    # The query's own row, against the whole database: itself first, at ~1.
+    indices, similarities = ks.evaluation.nearest_neighbours(
+        database, database[[paths.index(query)]], k=3
+    )
+    assert paths[indices[0, 0]] == query and similarities[0, 0] == pytest.approx(
+        1, abs=1e-5
+    )
+    grid = str(tmp_path / "grid.png")
+    command = ["neighbours", features, "--query", query, "--k", "3"]
+    assert cli.main([*command, "--tile", "32", "--output", grid]) == 0
+    printed = capsys.readouterr().out
+    assert printed.splitlines()[0] == f"{query}:" and printed.count("\n  ") == 3
+    from PIL import Image
+
+    # One row: the query and 3 neighbours of 32 px, 4 px padding, 6 px bars.
+    assert Image.open(grid).size == (4 * 36 + 12, 32 + 6 + 4 + 4)
+    # Random queries over the whole folder: one row each.
+    command = ["neighbours", features, "--random", "3", "--k", "2", "--tile", "16"]
+    assert cli.main([*command, "--output", grid]) == 0
+    assert Image.open(grid).size[1] == 3 * (16 + 6 + 4) + 4
+
+
+def test_nearest_neighbours_matches_a_full_sort_in_chunks():
+    rng = np.random.default_rng(0)
+    database = rng.normal(size=(1000, 16)).astype("float32")
+    queries = rng.normal(size=(7, 16)).astype("float32")
+    indices, similarities = ks.evaluation.nearest_neighbours(
+        database, queries, k=5, chunk_size=64
+    )
+    unit = database / np.linalg.norm(database, axis=1, keepdims=True)
+    scores = (queries / np.linalg.norm(queries, axis=1, keepdims=True)) @ unit.T
+    expected = np.argsort(-scores, axis=1)[:, :5]
+    np.testing.assert_array_equal(indices, expected)
+    np.testing.assert_allclose(
+        similarities, np.take_along_axis(scores, expected, 1), atol=1e-6
+    )
