@@ -175,38 +175,100 @@ def halve(image, window=None):
     return mean_down(upper, mean_up(phase(1, 0), phase(1, 1)))
 
 
-def crop_and_resize(image, window, image_size):
-    """Cuts `window` out of one `(H, W, 3)` uint8 image and resizes it.
+# Decoded images up to this many pixels are cropped with a float32 pool (the
+# fast path: a crop's float32 copy is at most 4 Mpx x 3 x 4 B = 48 MB);
+# larger ones with uint8 pools read straight from the image, one view after
+# the other, so a huge photo never gets a float32 copy.
+FLOAT_POOL_MAX_PIXELS = 4_000_000
 
-    Downscaling is antialiased mipmap-style: 2x2 average pools (in uint8,
-    see `halve`) while the crop stays at least twice `image_size`, up to
-    three of them, then bilinear for the remaining factor (below 2), which
-    reads 4 pixels per output. Only the final, small image is ever float32.
-    In `tf.data` this is about 3x faster than
-    `tf.image.resize(antialias=True)` at 224 px
-    (benchmarks/input_pipeline.py).
 
-    Returns:
-        uint8 `(image_size, image_size, 3)`.
-    """
+def _pool_level(window, image_size):
+    """0-3: how many 2x poolings keep the window's shorter side >= image_size."""
     shorter = tf.minimum(window[2], window[3])
     level = tf.zeros((), tf.int32)
     for index, factor in enumerate((2, 4, 8), start=1):
         level = tf.where(shorter >= factor * image_size, index, level)
+    return level
 
-    def pooled(times):
+
+def _to_uint8(resized):
+    return tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
+
+
+def crop_and_resize(image, window, image_size):
+    """Cuts `window` out of one `(H, W, 3)` uint8 image and resizes it.
+
+    Downscaling is antialiased mipmap-style: an average pool by the largest
+    power of two (up to 8) that keeps the crop at least `image_size`, then
+    bilinear for the remaining factor (below 2), which reads 4 pixels per
+    output. In `tf.data` this is about 3x faster than
+    `tf.image.resize(antialias=True)` at 224 px (benchmarks/input_pipeline.py).
+    The pool runs on a float32 copy of the crop: `crop_views` sends images
+    over `FLOAT_POOL_MAX_PIXELS` to `crop_and_resize_bounded` instead.
+
+    Returns:
+        uint8 `(image_size, image_size, 3)`.
+    """
+    crop = image[window[0] : window[0] + window[2], window[1] : window[1] + window[3]]
+    level = _pool_level(window, image_size)
+
+    def resize(pixels):
+        return tf.image.resize(pixels, (image_size, image_size), method="bilinear")
+
+    def pooled(factor):
         def pool_then_resize():
-            if times == 0:  # small already: below twice the output's side
-                pixels = image[
-                    window[0] : window[0] + window[2], window[1] : window[1] + window[3]
-                ]
-            else:
-                pixels = halve(image, window)  # read from the image, no crop copy
-            for _ in range(times - 1):
-                pixels = halve(pixels)
-            return tf.image.resize(pixels, (image_size, image_size), method="bilinear")
+            pixels = tf.cast(crop, tf.float32)[None]
+            return resize(tf.nn.avg_pool2d(pixels, factor, factor, "VALID")[0])
 
         return pool_then_resize
 
-    resized = tf.switch_case(level, [pooled(times) for times in range(4)])
-    return tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
+    resized = tf.switch_case(
+        level, [lambda: resize(crop)] + [pooled(f) for f in (2, 4, 8)]
+    )  # (S, S, 3) float32
+    return _to_uint8(resized)
+
+
+def crop_and_resize_bounded(image, window, image_size):
+    """`crop_and_resize` in bounded memory: uint8 2x2 pools read from the image.
+
+    No copy of the crop and no float32 image larger than twice the output's
+    side: for decoded images too large for a float32 copy of a crop.
+    """
+    level = _pool_level(window, image_size)
+    pixels = tf.cond(
+        level > 0,
+        lambda: halve(image, window),
+        lambda: image[
+            window[0] : window[0] + window[2], window[1] : window[1] + window[3]
+        ],
+    )
+    for times in (2, 3):
+        pixels = tf.cond(level >= times, lambda p=pixels: halve(p), lambda p=pixels: p)
+    return _to_uint8(
+        tf.image.resize(pixels, (image_size, image_size), method="bilinear")
+    )
+
+
+def crop_views(image, windows, image_size):
+    """Every window of `windows` cut from `image` and resized: `(V, S, S, 3)`.
+
+    Images of up to `FLOAT_POOL_MAX_PIXELS` take the fast path (views in
+    parallel); larger ones the bounded-memory path, one view after the
+    other, so a huge photo's crops are never in memory together.
+    """
+    views = windows.shape[0]
+
+    def fast():
+        return tf.stack(
+            [crop_and_resize(image, windows[i], image_size) for i in range(views)]
+        )
+
+    def bounded():
+        done = []
+        for index in range(views):
+            with tf.control_dependencies(done):
+                done.append(crop_and_resize_bounded(image, windows[index], image_size))
+        return tf.stack(done)
+
+    pixels = tf.shape(image)[0] * tf.shape(image)[1]
+    return tf.cond(pixels > FLOAT_POOL_MAX_PIXELS, bounded, fast)

@@ -90,13 +90,12 @@ MAX_PIXELS = 89_478_485
 MIN_JPEG_BYTES_PER_PIXEL = 1e-3
 
 
-def _unsigned(data, start, length, byteorder):
-    """The unsigned integer of `length` bytes of `data` at `start`."""
-    raw = tf.io.decode_raw(tf.strings.substr(data, start, length), tf.uint8)
+def _unsigned(head, start, length, byteorder):
+    """The unsigned integer of `length` bytes of the uint8 vector `head`."""
     order = range(length) if byteorder == "big" else reversed(range(length))
     value = tf.constant(0, tf.int64)
     for index in order:
-        value = value * 256 + tf.cast(raw[index], tf.int64)
+        value = value * 256 + tf.cast(head[start + index], tf.int64)
     return value
 
 
@@ -105,46 +104,33 @@ def header_pixels(encoded):
 
     JPEG (`extract_jpeg_shape`), PNG (IHDR), GIF (logical screen) and BMP
     (info header); 0 for formats not read here (WebP caps itself at 16383²)
-    and for data too short to hold a header (the decode then fails).
+    and for data too short to hold a header (the decode then fails). The
+    non-JPEG formats are read from a zero-padded copy of the first 32 bytes
+    and chosen by arithmetic: one branch per image, not one per format.
     """
+    padded = tf.strings.join([tf.strings.substr(encoded, 0, 32), b"\0" * 32])
+    head = tf.io.decode_raw(padded, tf.uint8)[:32]
     length = tf.strings.length(encoded)
-    magic = tf.strings.substr(encoded, 0, 4)
+
+    def magic(prefix):
+        return tf.reduce_all(tf.equal(head[: len(prefix)], list(prefix)))
 
     def jpeg():
         shape = tf.cast(tf.io.extract_jpeg_shape(encoded), tf.int64)
         return shape[0] * shape[1]
 
-    def png():
-        return _unsigned(encoded, 16, 4, "big") * _unsigned(encoded, 20, 4, "big")
+    def other():
+        png = _unsigned(head, 16, 4, "big") * _unsigned(head, 20, 4, "big")
+        gif = _unsigned(head, 6, 2, "little") * _unsigned(head, 8, 2, "little")
+        bmp_height = _unsigned(head, 22, 4, "little")
+        bmp_height = tf.where(bmp_height >= 2**31, 2**32 - bmp_height, bmp_height)
+        bmp = _unsigned(head, 18, 4, "little") * bmp_height  # top-down: negative
+        pixels = tf.zeros((), tf.int64)
+        pixels = tf.where(tf.logical_and(magic(b"BM"), length >= 26), bmp, pixels)
+        pixels = tf.where(tf.logical_and(magic(b"GIF"), length >= 10), gif, pixels)
+        return tf.where(tf.logical_and(magic(b"\x89PNG"), length >= 24), png, pixels)
 
-    def gif():
-        return _unsigned(encoded, 6, 2, "little") * _unsigned(encoded, 8, 2, "little")
-
-    def bmp():
-        height = _unsigned(encoded, 22, 4, "little")
-        height = tf.where(height >= 2**31, 2**32 - height, height)  # top-down
-        return _unsigned(encoded, 18, 4, "little") * height
-
-    def unknown():
-        return tf.constant(0, tf.int64)
-
-    is_png = tf.logical_and(tf.equal(magic, b"\x89PNG"), length >= 24)
-    is_gif = tf.logical_and(
-        tf.equal(tf.strings.substr(magic, 0, 3), b"GIF"), length >= 10
-    )
-    is_bmp = tf.logical_and(
-        tf.equal(tf.strings.substr(magic, 0, 2), b"BM"), length >= 26
-    )
-    return tf.case(
-        [
-            (tf.io.is_jpeg(encoded), jpeg),
-            (is_png, png),
-            (is_gif, gif),
-            (is_bmp, bmp),
-        ],
-        default=unknown,
-        exclusive=False,
-    )
+    return tf.cond(tf.io.is_jpeg(encoded), jpeg, other)
 
 
 def check_size(encoded, key, max_pixels=MAX_PIXELS):
@@ -195,8 +181,20 @@ def exif_orientation(encoded):
         >>> int(exif_orientation(tf.constant(b"not a jpeg")))
         1
     """
+    start = tf.strings.substr(encoded, 0, EXIF_SEARCH_BYTES)
+    # Most files carry no EXIF: one byte search skips the parse (a regular
+    # expression would read the bytes as UTF-8 and miss it).
+    parts = tf.strings.split(start[None], sep="Exif\0\0").row_lengths()[0]
+    has_exif = tf.logical_and(tf.io.is_jpeg(encoded), parts > 1)
+    return tf.cond(
+        has_exif, lambda: _parse_orientation(encoded, start), lambda: tf.constant(1)
+    )
+
+
+def _parse_orientation(encoded, start):
+    """`exif_orientation` for a JPEG whose first bytes hold `Exif\\0\\0`."""
     padding = tf.constant(b"\0" * (2 * EXIF_SEARCH_BYTES))
-    head = tf.strings.join([tf.strings.substr(encoded, 0, EXIF_SEARCH_BYTES), padding])
+    head = tf.strings.join([start, padding])
     data = tf.io.decode_raw(head, tf.uint8)[: 2 * EXIF_SEARCH_BYTES]
     limit = EXIF_SEARCH_BYTES
 

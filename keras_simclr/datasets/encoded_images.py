@@ -174,12 +174,11 @@ def load_item(item, item_seed, options, tracker, read_files, labelled):
         image, windows = decode_with_windows(
             encoded, key, item_seed, options, orientation
         )
-        views = []  # (S, S, 3) uint8 each, as the photo is displayed
-        for index in range(options.views):
-            # One view at a time: a huge photo's crops are not in memory together.
-            with tf.control_dependencies(views):
-                view = crops.crop_and_resize(image, windows[index], options.image_size)
-            views.append(crops.orient(view, orientation))
+        cut = crops.crop_views(image, windows, options.image_size)  # (V, S, S, 3)
+        # As the photo is displayed (EXIF orientation).
+        views = [
+            crops.orient(cut[index], orientation) for index in range(options.views)
+        ]
     # "Used" only once its views exist: a failure anywhere before (reading,
     # the size check, decoding, cropping) leaves it named as skipped.
     with tf.control_dependencies(views):
