@@ -14,8 +14,8 @@ EXAMPLES = os.path.join(
 NOTEBOOKS = sorted(glob.glob(os.path.join(EXAMPLES, "*.ipynb")))
 
 
-def test_there_are_four_example_notebooks():
-    assert [os.path.basename(n)[:2] for n in NOTEBOOKS] == ["01", "02", "03", "04"]
+def test_there_are_five_example_notebooks():
+    assert [os.path.basename(n)[:2] for n in NOTEBOOKS] == ["01", "02", "03", "04", "05"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=os.path.basename)
