@@ -15,7 +15,13 @@ NOTEBOOKS = sorted(glob.glob(os.path.join(EXAMPLES, "*.ipynb")))
 
 
 def test_there_are_five_example_notebooks():
-    assert [os.path.basename(n)[:2] for n in NOTEBOOKS] == ["01", "02", "03", "04", "05"]
+    assert [os.path.basename(n)[:2] for n in NOTEBOOKS] == [
+        "01",
+        "02",
+        "03",
+        "04",
+        "05",
+    ]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=os.path.basename)
