@@ -15,6 +15,8 @@ import os
 
 import keras
 
+from keras_simclr.models.encoder import scaling_layer
+
 FORMATS = ("saved_model", "onnx", "litert", "keras_hub", "keras")
 # Keras's names for the formats it writes itself.
 KERAS_FORMATS = {"saved_model": "tf_saved_model", "onnx": "onnx", "litert": "litert"}
@@ -23,12 +25,6 @@ EXTRAS = {
     "litert": "pip install 'keras-simclr[export]'  (ai-edge-litert)",
     "keras_hub": "pip install 'keras-simclr[keras-hub]'",
 }
-
-
-def scaling_layer(value_range):
-    """`value_range` → [0, 1], as the augmentation scales in inference mode."""
-    low, high = (float(v) for v in value_range)
-    return keras.layers.Rescaling(1.0 / (high - low), offset=-low / (high - low))
 
 
 def serving_encoder(model, projections=False):

@@ -27,7 +27,7 @@ except ImportError as error:  # an optional extra
         "keras_simclr.hub needs keras-hub: pip install 'keras-simclr[keras-hub]'"
     ) from error
 
-from keras_simclr.models.encoder import GlobalPooledEncoder
+from keras_simclr.models.encoder import GlobalPooledEncoder, scaling_layer
 
 
 def feature_map_model(encoder):
@@ -72,10 +72,7 @@ class SimCLRBackbone(keras_hub.models.Backbone):
             feature_model = keras.saving.deserialize_keras_object(feature_model)
         # === Functional model ===
         images = keras.Input((image_size, image_size, 3), name="images")
-        low, high = (float(v) for v in value_range)
-        scaled = keras.layers.Rescaling(
-            1.0 / (high - low), offset=-low / (high - low), name="scaling"
-        )(images)
+        scaled = scaling_layer(value_range, name="scaling")(images)
         outputs = feature_model(scaled, training=False)
         if len(outputs.shape) == 2:  # h only: a 1 x 1 map whose mean is h
             outputs = keras.layers.Reshape((1, 1, outputs.shape[-1]))(outputs)

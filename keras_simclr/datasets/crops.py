@@ -191,6 +191,11 @@ def _pool_level(window, image_size):
     return level
 
 
+def _crop(image, window):
+    """`image[top : top + height, left : left + width]` of a window."""
+    return image[window[0] : window[0] + window[2], window[1] : window[1] + window[3]]
+
+
 def _to_uint8(resized):
     return tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
 
@@ -209,7 +214,7 @@ def crop_and_resize(image, window, image_size):
     Returns:
         uint8 `(image_size, image_size, 3)`.
     """
-    crop = image[window[0] : window[0] + window[2], window[1] : window[1] + window[3]]
+    crop = _crop(image, window)
     level = _pool_level(window, image_size)
 
     def resize(pixels):
@@ -236,11 +241,7 @@ def crop_and_resize_bounded(image, window, image_size):
     """
     level = _pool_level(window, image_size)
     pixels = tf.cond(
-        level > 0,
-        lambda: halve(image, window),
-        lambda: image[
-            window[0] : window[0] + window[2], window[1] : window[1] + window[3]
-        ],
+        level > 0, lambda: halve(image, window), lambda: _crop(image, window)
     )
     for times in (2, 3):
         pixels = tf.cond(level >= times, lambda p=pixels: halve(p), lambda p=pixels: p)

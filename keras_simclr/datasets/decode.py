@@ -90,6 +90,15 @@ MAX_PIXELS = 89_478_485
 MIN_JPEG_BYTES_PER_PIXEL = 1e-3
 
 
+def _head_bytes(data, keep, total):
+    """The first `keep` bytes of `data`, zero-padded to `total`, as uint8.
+
+    Reads at fixed positions then never run past a short file's end.
+    """
+    padded = tf.strings.join([tf.strings.substr(data, 0, keep), b"\0" * total])
+    return tf.io.decode_raw(padded, tf.uint8)[:total]
+
+
 def _unsigned(head, start, length, byteorder):
     """The unsigned integer of `length` bytes of the uint8 vector `head`."""
     order = range(length) if byteorder == "big" else reversed(range(length))
@@ -108,8 +117,7 @@ def header_pixels(encoded):
     non-JPEG formats are read from a zero-padded copy of the first 32 bytes
     and chosen by arithmetic: one branch per image, not one per format.
     """
-    padded = tf.strings.join([tf.strings.substr(encoded, 0, 32), b"\0" * 32])
-    head = tf.io.decode_raw(padded, tf.uint8)[:32]
+    head = _head_bytes(encoded, 32, 32)
     length = tf.strings.length(encoded)
 
     def magic(prefix):
@@ -186,17 +194,13 @@ def exif_orientation(encoded):
     # expression would read the bytes as UTF-8 and miss it).
     parts = tf.strings.split(start[None], sep="Exif\0\0").row_lengths()[0]
     has_exif = tf.logical_and(tf.io.is_jpeg(encoded), parts > 1)
-    return tf.cond(
-        has_exif, lambda: _parse_orientation(encoded, start), lambda: tf.constant(1)
-    )
+    return tf.cond(has_exif, lambda: _parse_orientation(start), lambda: tf.constant(1))
 
 
-def _parse_orientation(encoded, start):
-    """`exif_orientation` for a JPEG whose first bytes hold `Exif\\0\\0`."""
-    padding = tf.constant(b"\0" * (2 * EXIF_SEARCH_BYTES))
-    head = tf.strings.join([start, padding])
-    data = tf.io.decode_raw(head, tf.uint8)[: 2 * EXIF_SEARCH_BYTES]
+def _parse_orientation(start):
+    """`exif_orientation` of a JPEG whose first bytes `start` hold `Exif\\0\\0`."""
     limit = EXIF_SEARCH_BYTES
+    data = _head_bytes(start, limit, 2 * limit)
 
     def byte(position):
         position = tf.clip_by_value(position, 0, 2 * limit - 1)
@@ -245,8 +249,5 @@ def _parse_orientation(encoded, start):
     )
     values = unsigned_16(entries + 8)  # a SHORT sits in the value field's start
     value = tf.reduce_max(tf.where(is_orientation, values, 0))
-    valid = tf.logical_and(
-        tf.logical_and(tiff >= 0, tf.io.is_jpeg(encoded)),
-        tf.logical_and(value >= 1, value <= 8),
-    )
+    valid = tf.logical_and(tiff >= 0, tf.logical_and(value >= 1, value <= 8))
     return tf.where(valid, value, 1)

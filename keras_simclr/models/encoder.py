@@ -48,6 +48,14 @@ def fixed_image_size(encoder):
     return None
 
 
+def scaling_layer(value_range, name=None):
+    """`value_range` → [0, 1], as the augmentation scales in inference mode."""
+    low, high = (float(v) for v in value_range)
+    return keras.layers.Rescaling(
+        1.0 / (high - low), offset=-low / (high - low), name=name
+    )
+
+
 def scaled_encoder(augmentation, encoder, name="encoder"):
     """A functional images → h model with the augmentation's inference scaling.
 
