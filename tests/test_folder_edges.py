@@ -274,6 +274,53 @@ def test_stored_windows_and_orient_match_pillows_exif_transpose():
             np.testing.assert_array_equal(
                 turned, upright[top : top + side, left : left + side]
             )
+            # A stack of a photo's views turns as each view does.
+            stack = crops.orient(tf.constant(np.stack([crop, crop[::-1]])), orientation)
+            np.testing.assert_array_equal(stack[0].numpy(), turned)
+            flipped = crops.orient(tf.constant(crop[::-1]), orientation)
+            np.testing.assert_array_equal(stack[1].numpy(), flipped.numpy())
+
+
+def test_exif_orientation_of_a_batch_matches_pillow_file_by_file(tmp_path):
+    """One vectorised parse over files of different lengths and kinds: each
+    value is the one Pillow reads from that file alone (1 where none)."""
+    import io
+
+    from PIL import Image
+
+    from keras_simclr.datasets import decode
+
+    rng = np.random.default_rng(1)
+    files = []
+    for orientation in [6, 1, 8, 3, 2, 5, 7, 4]:
+        side = int(rng.integers(8, 200))  # lengths differ across the batch
+        pixels = rng.integers(0, 256, (side, side + 3, 3), "uint8")
+        path = tmp_path / f"{orientation}.jpg"
+        jpeg_with_orientation(path, pixels, orientation, big_endian=side % 2 == 0)
+        files.append(path.read_bytes())
+    buffer = io.BytesIO()
+    Image.fromarray(upright_photo()).save(buffer, "PNG")
+    files += [
+        buffer.getvalue(),  # not a JPEG
+        files[0][:40],  # cut inside the EXIF segment
+        b"",
+        (tmp_path / "1.jpg").read_bytes().replace(b"Exif\0\0", b"Exiv\0\0"),
+    ]
+
+    def pillow(data):
+        try:
+            return int(Image.open(io.BytesIO(data)).getexif().get(0x0112, 1))
+        except Exception:  # unreadable: no orientation
+            return 1
+
+    expected = [pillow(data) for data in files]
+    assert expected[:8] == [6, 1, 8, 3, 2, 5, 7, 4]
+    got = decode.exif_orientation(np.array(files, dtype=object)).numpy()
+    assert got.tolist() == expected
+    # The same values one file at a time, and in a (2, 6) batch.
+    assert [int(decode.exif_orientation(data)) for data in files] == expected
+    grid = np.array(files, dtype=object).reshape(2, 6)
+    assert decode.exif_orientation(grid).numpy().ravel().tolist() == expected
 
 
 @pytest.mark.parametrize("on_error", ["skip", "raise"])

@@ -1,10 +1,14 @@
 """Where an image is decoded: any format to RGB uint8, JPEGs at a reduced scale.
 
 `decode` turns one encoded image of any supported format into uint8
-`(H, W, 3)`; `decode_jpeg_for_windows` decodes a JPEG at the smallest DCT
-scale (1, 1/2, 1/4, 1/8) that still serves every crop window, which is far
-cheaper than a full decode followed by a downscale. Both run inside
-`tf.data.Dataset.map` (TensorFlow ops, whatever the Keras backend).
+`(H, W, 3)`; a JPEG is decoded at the smallest DCT scale (1, 1/2, 1/4, 1/8)
+that still serves every crop window (`jpeg_scales`, `scaled_windows`), which
+is far cheaper than a full decode followed by a downscale. What can be read
+before decoding (`header_shape`, `size_problems`, `exif_orientation`) is
+read here too. All of it runs inside `tf.data.Dataset.map` (TensorFlow ops,
+whatever the Keras backend); the functions that take a batch of images
+(`size_problems`, `exif_orientation`, `jpeg_scales`, `scaled_windows`) cost
+a few ops per batch, not per image.
 """
 
 import tensorflow as tf
@@ -14,39 +18,46 @@ import tensorflow as tf
 JPEG_SCALES = (1, 2, 4, 8)
 
 
-def decode_jpeg_for_windows(encoded, windows, image_size):
-    """Decodes a JPEG at the smallest scale that still serves every window.
+def jpeg_scales(windows, image_size):
+    """The DCT scale level (0-3: 1, 1/2, 1/4, 1/8) that serves every window.
 
-    When all windows are at least `2 ** k * image_size` pixels on their
-    shorter side, the JPEG is decoded at `1 / 2 ** k` scale (DCT scaling: a
-    proper low-pass, and much less work than a full decode), and the windows
-    are scaled to match; every window then still has at least `image_size`
-    pixels on its shorter side.
+    When all of an image's windows are at least `2 ** k * image_size` pixels
+    on their shorter side, the JPEG can be decoded at `1 / 2 ** k` scale (DCT
+    scaling: a proper low-pass, and much less work than a full decode); every
+    window then still has at least `image_size` pixels on its shorter side.
 
     Args:
-        encoded: the JPEG's bytes.
-        windows: int32 `(V, 4)` windows in the original's pixels.
+        windows: int32 `(..., V, 4)` windows `[top, left, height, width]`.
         image_size: int, the output side.
 
     Returns:
-        `(image, windows)`: uint8 `(h, w, 3)` and the windows in its pixels.
+        int32 `(...)` levels: indices into `JPEG_SCALES`.
     """
-    smallest = tf.reduce_min(windows[:, 2:])
-    level = tf.zeros((), tf.int32)
+    smallest = tf.reduce_min(windows[..., 2:], axis=[-2, -1])
+    level = tf.zeros_like(smallest)
     for index, scale in enumerate(JPEG_SCALES[1:], start=1):
         level = tf.where(smallest >= scale * image_size, index, level)
-    image = tf.switch_case(
-        level,
-        [
-            lambda scale=scale: tf.io.decode_jpeg(encoded, channels=3, ratio=scale)
-            for scale in JPEG_SCALES
-        ],
-    )
-    scale = tf.gather(tf.constant(JPEG_SCALES, tf.int32), level)
-    shape = tf.shape(image)
-    sizes = tf.minimum(tf.maximum(windows[:, 2:] // scale, 1), shape[None, :2])
-    corners = tf.minimum(windows[:, :2] // scale, shape[None, :2] - sizes)
-    return image, tf.concat([corners, sizes], axis=1)
+    return level
+
+
+def scaled_windows(windows, level, height, width):
+    """Windows in the pixels of a JPEG decoded at `JPEG_SCALES[level]`.
+
+    libjpeg's scaled output is `ceil(side / scale)`; windows are divided by
+    the scale and kept inside it.
+
+    Args:
+        windows: int32 `(..., V, 4)` in the original's pixels.
+        level: int32 `(...)`.
+        height: int32 `(...)`, the original's height.
+        width: int32 `(...)`.
+    """
+    scale = tf.gather(tf.constant(JPEG_SCALES, tf.int32), level)[..., None, None]
+    shape = tf.stack([height, width], axis=-1)[..., None, :]  # (..., 1, 2)
+    shape = (shape + scale - 1) // scale
+    sizes = tf.minimum(tf.maximum(windows[..., 2:] // scale, 1), shape)
+    corners = tf.minimum(windows[..., :2] // scale, shape - sizes)
+    return tf.concat([corners, sizes], axis=-1)
 
 
 def decode(encoded, key, on_error):
@@ -96,7 +107,8 @@ def _head_bytes(data, keep, total):
     Reads at fixed positions then never run past a short file's end.
     """
     padded = tf.strings.join([tf.strings.substr(data, 0, keep), b"\0" * total])
-    return tf.io.decode_raw(padded, tf.uint8)[:total]
+    # Every string `total` bytes long: a batch decodes to one (..., total) array.
+    return tf.io.decode_raw(tf.strings.substr(padded, 0, total), tf.uint8)
 
 
 def _unsigned(head, start, length, byteorder):
@@ -108,14 +120,26 @@ def _unsigned(head, start, length, byteorder):
     return value
 
 
-def header_pixels(encoded):
-    """Pixels an encoded image claims in its header, read without decoding.
+# Header sides are kept below this, so that a lying header cannot overflow
+# the int32 window arithmetic (the size check refuses such images anyway).
+MAX_SIDE = 2**30
+
+
+def header_shape(encoded):
+    """int32 `(height, width)` an encoded image claims in its header.
 
     JPEG (`extract_jpeg_shape`), PNG (IHDR), GIF (logical screen) and BMP
-    (info header); 0 for formats not read here (WebP caps itself at 16383²)
-    and for data too short to hold a header (the decode then fails). The
-    non-JPEG formats are read from a zero-padded copy of the first 32 bytes
-    and chosen by arithmetic: one branch per image, not one per format.
+    (info header), read without decoding; `(0, 0)` for formats not read here
+    (WebP caps itself at 16383²) and for data too short to hold a header (the
+    decode then fails). The non-JPEG formats are read from a zero-padded copy
+    of the first 32 bytes and chosen by arithmetic: one branch per image, not
+    one per format.
+
+    Examples:
+        >>> import tensorflow as tf
+        >>> png = tf.io.encode_png(tf.zeros((3, 5, 3), tf.uint8))
+        >>> header_shape(png).numpy().tolist()
+        [3, 5]
     """
     head = _head_bytes(encoded, 32, 32)
     length = tf.strings.length(encoded)
@@ -124,43 +148,43 @@ def header_pixels(encoded):
         return tf.reduce_all(tf.equal(head[: len(prefix)], list(prefix)))
 
     def jpeg():
-        shape = tf.cast(tf.io.extract_jpeg_shape(encoded), tf.int64)
-        return shape[0] * shape[1]
+        return tf.cast(tf.io.extract_jpeg_shape(encoded)[:2], tf.int64)
 
     def other():
-        png = _unsigned(head, 16, 4, "big") * _unsigned(head, 20, 4, "big")
-        gif = _unsigned(head, 6, 2, "little") * _unsigned(head, 8, 2, "little")
+        png = tf.stack([_unsigned(head, 20, 4, "big"), _unsigned(head, 16, 4, "big")])
+        gif = tf.stack(
+            [_unsigned(head, 8, 2, "little"), _unsigned(head, 6, 2, "little")]
+        )
         bmp_height = _unsigned(head, 22, 4, "little")
         bmp_height = tf.where(bmp_height >= 2**31, 2**32 - bmp_height, bmp_height)
-        bmp = _unsigned(head, 18, 4, "little") * bmp_height  # top-down: negative
-        pixels = tf.zeros((), tf.int64)
-        pixels = tf.where(tf.logical_and(magic(b"BM"), length >= 26), bmp, pixels)
-        pixels = tf.where(tf.logical_and(magic(b"GIF"), length >= 10), gif, pixels)
-        return tf.where(tf.logical_and(magic(b"\x89PNG"), length >= 24), png, pixels)
+        bmp = tf.stack([bmp_height, _unsigned(head, 18, 4, "little")])  # top-down: <0
+        shape = tf.zeros((2,), tf.int64)
+        shape = tf.where(tf.logical_and(magic(b"BM"), length >= 26), bmp, shape)
+        shape = tf.where(tf.logical_and(magic(b"GIF"), length >= 10), gif, shape)
+        return tf.where(tf.logical_and(magic(b"\x89PNG"), length >= 24), png, shape)
 
-    return tf.cond(tf.io.is_jpeg(encoded), jpeg, other)
+    shape = tf.cond(tf.io.is_jpeg(encoded), jpeg, other)
+    return tf.cast(tf.minimum(shape, MAX_SIDE), tf.int32)
 
 
-def check_size(encoded, key, max_pixels=MAX_PIXELS):
-    """`encoded`, with a run-time check of its header against `max_pixels`.
+def size_problems(shapes, lengths, is_jpeg, max_pixels=MAX_PIXELS):
+    """Which images to refuse before decoding, from their headers (vectorised).
 
-    The item fails (skipped and named, or raised with `on_error="raise"`)
-    before any decoding when its header claims more than `max_pixels`, or
-    when a JPEG's data is far too short for the size it claims.
+    Args:
+        shapes: int32 `(..., 2)` from `header_shape`.
+        lengths: int `(...)` bytes of each encoded image.
+        is_jpeg: bool `(...)`.
+        max_pixels: the largest image accepted.
+
+    Returns:
+        `(too_large, truncated)`, bool `(...)` each. `too_large`: the header
+        claims more than `max_pixels` (a decompression bomb?); `truncated`: a
+        JPEG whose data is far too short for the size it claims.
     """
-    pixels = header_pixels(encoded)
-    too_large = tf.debugging.Assert(
-        pixels <= max_pixels,
-        ["image larger than max_pixels (a decompression bomb?):", key, pixels],
-    )
-    length = tf.cast(tf.strings.length(encoded), tf.float64)
+    pixels = tf.reduce_prod(tf.cast(shapes, tf.int64), axis=-1)
     claimed = tf.cast(pixels, tf.float64) * MIN_JPEG_BYTES_PER_PIXEL
-    truncated = tf.debugging.Assert(
-        tf.logical_or(tf.logical_not(tf.io.is_jpeg(encoded)), length >= claimed),
-        ["JPEG data too short for the size its header claims:", key],
-    )
-    with tf.control_dependencies([too_large, truncated]):
-        return tf.identity(encoded)
+    truncated = tf.logical_and(is_jpeg, tf.cast(lengths, tf.float64) < claimed)
+    return pixels > max_pixels, truncated
 
 
 # EXIF is read from the first 16 KiB only: the APP1 segment holding it comes
@@ -173,67 +197,91 @@ ORIENTATION_TAG = 0x0112
 
 
 def exif_orientation(encoded):
-    """The EXIF Orientation (1–8) of a JPEG, read from its bytes; 1 if none.
+    """The EXIF Orientation (1–8) of JPEGs, read from their bytes; 1 if none.
 
     Cameras store a portrait photo sideways with the Orientation tag saying
     how to turn it for display; `tf.io.decode_jpeg` ignores the tag. This
-    reads it with tensor ops (no Python per image): walk the first APPn
-    segments to the `Exif` APP1, read the TIFF byte order, then look for tag
-    0x0112 among IFD0's entries. Non-JPEGs, missing or malformed EXIF and
-    values outside 1–8 give 1 (as shown). All reads are gathers from a
-    zero-padded copy of the first 16 KiB, so a truncated file cannot read
-    out of range.
+    reads it with tensor ops, for a whole batch of images at once (a few
+    dozen ops per batch, not per image): walk the first APPn segments to the
+    `Exif` APP1, read the TIFF byte order, then look for tag 0x0112 among
+    IFD0's entries. Non-JPEGs, missing or malformed EXIF and values outside
+    1–8 give 1 (as shown). All reads are gathers from a zero-padded copy of
+    the first 16 KiB, so a truncated file cannot read out of range.
+
+    Args:
+        encoded: string tensor of any shape, encoded images.
+
+    Returns:
+        int32 tensor of `encoded`'s shape.
 
     Examples:
         >>> import tensorflow as tf
-        >>> int(exif_orientation(tf.constant(b"not a jpeg")))
-        1
+        >>> exif_orientation(tf.constant([b"not a jpeg", b"\\xff\\xd8\\xff"])).numpy()
+        array([1, 1], dtype=int32)
     """
-    start = tf.strings.substr(encoded, 0, EXIF_SEARCH_BYTES)
-    # Most files carry no EXIF: one byte search skips the parse (a regular
-    # expression would read the bytes as UTF-8 and miss it).
-    parts = tf.strings.split(start[None], sep="Exif\0\0").row_lengths()[0]
-    has_exif = tf.logical_and(tf.io.is_jpeg(encoded), parts > 1)
-    return tf.cond(has_exif, lambda: _parse_orientation(start), lambda: tf.constant(1))
+    encoded = tf.convert_to_tensor(encoded, tf.string)
+    flat = tf.reshape(encoded, [-1])
+    start = tf.strings.substr(flat, 0, EXIF_SEARCH_BYTES)
+    # Most files carry no EXIF: one byte search finds those that may (a
+    # regular expression would read the bytes as UTF-8 and miss it), and a
+    # batch without any skips the parse.
+    parts = tf.strings.split(start, sep="Exif\0\0").row_lengths()
+    has_exif = tf.logical_and(tf.io.is_jpeg(flat), parts > 1)
+    values = tf.cond(
+        tf.reduce_any(has_exif),
+        lambda: tf.where(has_exif, _parse_orientation(start), 1),
+        lambda: tf.ones_like(parts, tf.int32),
+    )
+    return tf.reshape(values, tf.shape(encoded))
 
 
 def _parse_orientation(start):
-    """`exif_orientation` of a JPEG whose first bytes `start` hold `Exif\\0\\0`."""
+    """`exif_orientation` of `(B,)` JPEGs' first bytes holding `Exif\\0\\0`."""
     limit = EXIF_SEARCH_BYTES
-    data = _head_bytes(start, limit, 2 * limit)
+    data = _head_bytes(start, limit, 2 * limit)  # (B, 2 * limit)
 
-    def byte(position):
+    def byte(position):  # position: (B,) or (B, k)
         position = tf.clip_by_value(position, 0, 2 * limit - 1)
-        return tf.cast(tf.gather(data, position), tf.int32)
+        return tf.cast(tf.gather(data, position, batch_dims=1), tf.int32)
 
     def big_endian_16(position):
         return byte(position) * 256 + byte(position + 1)
 
     # Walk the APPn segments: a marker 0xFFEn, a 2-byte length, the payload.
-    position = tf.constant(2, tf.int32)
-    tiff = tf.constant(-1, tf.int32)  # where the TIFF header starts, if found
+    # A `while_loop`, not a Python loop: one copy of the step in the graph
+    # (tf.data re-optimises the graph for every new iterator).
     exif = tf.constant([ord(c) for c in "Exif"] + [0, 0], tf.int32)
-    for _ in range(EXIF_MAX_SEGMENTS):
+
+    def step(segment, position, tiff):
         marker = byte(position + 1)
         is_app = tf.logical_and(
             tf.equal(byte(position), 0xFF),
             tf.logical_and(marker >= 0xE0, marker <= 0xEF),
         )
-        header = byte(position + 4 + tf.range(6))
+        header = byte(position[:, None] + 4 + tf.range(6))  # (B, 6)
         is_exif = tf.logical_and(
             tf.logical_and(is_app, tf.equal(marker, 0xE1)),
-            tf.reduce_all(tf.equal(header, exif)),
+            tf.reduce_all(tf.equal(header, exif), axis=-1),
         )
         tiff = tf.where(tf.logical_and(tiff < 0, is_exif), position + 10, tiff)
         moved = position + 2 + big_endian_16(position + 2)
         position = tf.where(tf.logical_and(is_app, tiff < 0), moved, position)
-        position = tf.minimum(position, limit)
+        return segment + 1, tf.minimum(position, limit), tiff
+
+    position = tf.fill(tf.shape(start), 2)
+    tiff = -tf.ones_like(position)  # where the TIFF header starts, if found
+    _, _, tiff = tf.while_loop(
+        lambda segment, *_: segment < EXIF_MAX_SEGMENTS,
+        step,
+        (tf.constant(0), position, tiff),
+    )
 
     little = tf.logical_and(tf.equal(byte(tiff), 0x49), tf.equal(byte(tiff + 1), 0x49))
 
     def unsigned_16(at):
         first, second = byte(at), byte(at + 1)
-        return tf.where(little, first + 256 * second, first * 256 + second)
+        order = little if at.shape.rank == 1 else little[:, None]
+        return tf.where(order, first + 256 * second, first * 256 + second)
 
     ifd_offset = tf.where(
         little,
@@ -242,12 +290,12 @@ def _parse_orientation(start):
     )
     ifd = tiff + tf.clip_by_value(ifd_offset, 0, limit)
     count = tf.minimum(unsigned_16(ifd), EXIF_MAX_ENTRIES)
-    entries = ifd + 2 + 12 * tf.range(EXIF_MAX_ENTRIES)  # (E,) entry starts
+    entries = ifd[:, None] + 2 + 12 * tf.range(EXIF_MAX_ENTRIES)  # (B, E) starts
     is_orientation = tf.logical_and(
         tf.equal(unsigned_16(entries), ORIENTATION_TAG),
-        tf.range(EXIF_MAX_ENTRIES) < count,
+        tf.range(EXIF_MAX_ENTRIES) < count[:, None],
     )
     values = unsigned_16(entries + 8)  # a SHORT sits in the value field's start
-    value = tf.reduce_max(tf.where(is_orientation, values, 0))
+    value = tf.reduce_max(tf.where(is_orientation, values, 0), axis=-1)
     valid = tf.logical_and(tiff >= 0, tf.logical_and(value >= 1, value <= 8))
     return tf.where(valid, value, 1)

@@ -3,13 +3,15 @@
 Its input is a `tf.data.Dataset` of `(key, payload, label)`: `key` names the
 item in reports (a path, or `shard#index`), `payload` is either the path to
 read or the encoded bytes, and `label` an int64 (-1 when unlabelled). The
-pipeline, one named step each:
+pipeline has three stages, so that the many small per-image decisions cost
+a few ops per batch instead of per image (each `tf.data` op costs
+microseconds, as much as cropping a small photo):
 
-    shuffle → read bytes (`read_item`) → check the header's size and read
-    the EXIF orientation (`decode.check_size`, `decode.exif_orientation`) →
-    draw windows on the photo as displayed (`draw_windows`) → decode
-    (`decode.decode`, `decode.decode_jpeg_for_windows`) → crop and turn
-    upright (`crops.crop_and_resize`, `crops.orient`) → batch (`build`)
+    shuffle → `read_header` (per item, in parallel: the bytes and the size
+    their header claims) → batches of `PLAN_BATCH` → `plan_items` (per
+    batch: size check, EXIF orientation, crop windows drawn on the photo as
+    displayed, the JPEG's DCT scale) → unbatch → `cut_item` (per item, in
+    parallel: one decode, the crops resized, turned upright) → batch
 
 Each item is decoded once, in parallel, and either cut into two independent
 SimCLR crops of the ORIGINAL image ("pretrain", a `ViewPair`) or
@@ -112,81 +114,143 @@ def read_item(payload, read_files):
     return tf.io.read_file(payload) if read_files else payload
 
 
-def draw_windows(height, width, item_seed, options, orientation=1):
-    """int32 `(views, 4)` windows `[top, left, height, width]` in the stored image.
+# Items planned together: `plan_items` costs a few dozen ops per batch of
+# this many images instead of per image (in `tf.data` each op costs
+# microseconds, as much as a small image's crop).
+PLAN_BATCH = 64
+# `plan_items`'s decoders, indexed by `Plan.decoder`: JPEG at each DCT scale,
+# then any format with windows from its header, then any format whose
+# windows are drawn once it is decoded (a header not read here).
+DECODE_JPEG = tuple(range(len(decode.JPEG_SCALES)))
+DECODE_ANY = len(decode.JPEG_SCALES)
+DECODE_ANY_THEN_DRAW = DECODE_ANY + 1
 
-    They are drawn on the photo as displayed (its EXIF `orientation`
-    applied), then mapped to the stored pixels (`crops.stored_windows`).
+
+def read_header(item, tracker, read_files):
+    """Stage 1, per item: the encoded bytes and the size their header claims.
+
+    The tracker records the key before anything is read, so an item that
+    fails anywhere after is reported by name.
+    """
+    key, payload, label = item
+    inserted = tracker.attempted.insert(key, tf.constant(1, tf.int64))
+    with tf.control_dependencies([inserted]):
+        encoded = read_item(payload, read_files)
+    return {
+        "key": key,
+        "encoded": encoded,
+        "label": label,
+        "shape": decode.header_shape(encoded),  # (0, 0): read once decoded
+    }
+
+
+def draw_windows(height, width, draws, options, orientation):
+    """int32 `(..., views, 4)` windows `[top, left, height, width]`, stored frame.
+
+    They are drawn on the photos as displayed (EXIF `orientation` applied),
+    then mapped to the stored pixels (`crops.stored_windows`). Vectorised
+    over any leading shape of `height`, `width`, `orientation` and `draws`.
     """
     shown_height, shown_width = crops.displayed_shape(height, width, orientation)
     if options.mode == "pretrain":
         windows = crops.random_crop_windows(
-            shown_height,
-            shown_width,
-            item_seed,
-            options.crop_area,
-            options.aspect_ratio,
+            shown_height, shown_width, draws, options.crop_area, options.aspect_ratio
         )
     else:
         windows = crops.centre_crop_window(shown_height, shown_width)
     return crops.stored_windows(windows, orientation, shown_height, shown_width)
 
 
-def decode_with_windows(encoded, key, item_seed, options, orientation=1):
-    """`(image, windows)`: JPEGs decoded at the smallest scale serving the windows.
+def plan_items(items, seed, options):
+    """Stage 2, per batch of up to `PLAN_BATCH` items: everything before decoding.
 
-    The windows of a JPEG are drawn from its header before decoding; other
-    formats are decoded first. With `on_error="raise"` every format takes
-    the path that can name the file.
+    Vectorised over the batch: the header size check (`decode.size_problems`),
+    the EXIF orientation, the crop windows, and which decoder serves each
+    item (a JPEG's DCT scale, `decode.jpeg_scales`). Items that fail the size
+    check get `ok = False` (skipped, and named), or raise with
+    `on_error="raise"`. Nothing here can fail for one item and take the
+    batch with it.
     """
+    encoded, shape = items["encoded"], items["shape"]
+    height, width = shape[:, 0], shape[:, 1]
+    is_jpeg = tf.io.is_jpeg(encoded)
+    too_large, truncated = decode.size_problems(
+        shape, tf.strings.length(encoded), is_jpeg, options.max_pixels
+    )
+    checks = []
+    if options.on_error == "raise":  # name the first offending item
+        for failed, message in (
+            (too_large, "image larger than max_pixels (a decompression bomb?):"),
+            (truncated, "JPEG data too short for the size its header claims:"),
+        ):
+            first = tf.gather(items["key"], tf.argmax(tf.cast(failed, tf.int32)))
+            checks.append(
+                tf.debugging.Assert(
+                    tf.logical_not(tf.reduce_any(failed)), [message, first]
+                )
+            )
+    orientation = decode.exif_orientation(encoded)
+    draws = crops.crop_draws(seed, tf.shape(encoded), options.views)
+    windows = draw_windows(height, width, draws, options, orientation)
+    known = height * width > 0
+    # The py_function decode of on_error="raise" names the file it fails on.
+    scaled = tf.logical_and(is_jpeg, known)
+    if options.on_error == "raise":
+        scaled = tf.zeros_like(scaled)
+    level = tf.where(scaled, decode.jpeg_scales(windows, options.image_size), 0)
+    decoder = tf.where(scaled, level, tf.where(known, DECODE_ANY, DECODE_ANY_THEN_DRAW))
+    with tf.control_dependencies(checks):
+        return {
+            "key": items["key"],
+            "encoded": encoded,
+            "label": items["label"],
+            "ok": tf.logical_not(tf.logical_or(too_large, truncated)),
+            "decoder": decoder,
+            "windows": decode.scaled_windows(windows, level, height, width),
+            "orientation": orientation,
+            "draws": draws,
+        }
+
+
+def cut_item(item, options, tracker, labelled):
+    """Stage 3, per item: decode as planned, crop, resize, turn upright.
+
+    Returns the item's views (`ViewPair`) or centre crop, with its label.
+    The key is marked decoded only once its views exist: a failure anywhere
+    before leaves it named as skipped (and an `evaluate` reader's rows follow
+    `file_paths` minus `skipped_files()` exactly).
+    """
+    encoded, key, orientation = item["encoded"], item["key"], item["orientation"]
+
+    def jpeg(scale):
+        return lambda: (
+            tf.io.decode_jpeg(encoded, channels=3, ratio=scale),
+            item["windows"],
+        )
 
     def any_format():
+        return decode.decode(encoded, key, options.on_error), item["windows"]
+
+    def any_format_then_draw():
         image = decode.decode(encoded, key, options.on_error)  # (H, W, 3) uint8
         shape = tf.shape(image)
-        windows = draw_windows(shape[0], shape[1], item_seed, options, orientation)
+        windows = draw_windows(shape[0], shape[1], item["draws"], options, orientation)
         return image, windows
 
-    if options.on_error == "raise":
-        return any_format()
-
-    def jpeg():
-        shape = tf.io.extract_jpeg_shape(encoded)  # the header only
-        windows = draw_windows(shape[0], shape[1], item_seed, options, orientation)
-        return decode.decode_jpeg_for_windows(encoded, windows, options.image_size)
-
-    return tf.cond(tf.io.is_jpeg(encoded), jpeg, any_format)
-
-
-def load_item(item, item_seed, options, tracker, read_files, labelled):
-    """One item → its views (`ViewPair`) or centre crop, with its label.
-
-    The tracker records the key before anything is read and again once its
-    views exist, so an item that fails anywhere in between is reported by
-    name (and an `evaluate` reader's rows follow `file_paths` minus
-    `skipped_files()` exactly).
-    """
-    key, payload, label = item
-    encoded = read_item(payload, read_files)
-    inserted = tracker.attempted.insert(key, tf.constant(1, tf.int64))
-    with tf.control_dependencies([inserted]):
-        encoded = decode.check_size(encoded, key, options.max_pixels)
-        orientation = decode.exif_orientation(encoded)  # 1 for non-JPEGs
-        image, windows = decode_with_windows(
-            encoded, key, item_seed, options, orientation
-        )
-        cut = crops.crop_views(image, windows, options.image_size)  # (V, S, S, 3)
-        # As the photo is displayed (EXIF orientation).
-        views = [
-            crops.orient(cut[index], orientation) for index in range(options.views)
-        ]
-    # "Used" only once its views exist: a failure anywhere before (reading,
-    # the size check, decoding, cropping) leaves it named as skipped.
+    image, windows = tf.switch_case(
+        item["decoder"],
+        [jpeg(scale) for scale in decode.JPEG_SCALES]
+        + [any_format, any_format_then_draw],
+    )
+    cut = crops.crop_views(image, windows, options.image_size)  # (V, S, S, 3)
+    cut = crops.orient(cut, orientation)  # as the photo is displayed (EXIF)
+    views = [cut[index] for index in range(options.views)]
     with tf.control_dependencies(views):
         done = tracker.decoded.insert(key, tf.constant(1, tf.int64))
     with tf.control_dependencies([done]):
         views = [tf.identity(view) for view in views]
     views = ViewPair(*views) if options.mode == "pretrain" else views[0]
-    return (views, label) if labelled else views
+    return (views, item["label"]) if labelled else views
 
 
 def build(
@@ -200,7 +264,7 @@ def build(
     class_names=None,
     num_items=None,
 ):
-    """The common pipeline: (shuffle) → `load_item` in parallel → batch.
+    """The common pipeline (see the module docstring): items → batches of views.
 
     Args:
         items: dataset of `(key, payload, label)`, already sharded.
@@ -222,19 +286,33 @@ def build(
         items = items.shuffle(
             options.shuffle_buffer, seed=options.seed, reshuffle_each_iteration=True
         )
-    # One stateless seed pair per item, deterministic under `seed` and new
-    # each epoch.
-    seeds = tf.data.Dataset.random(seed=options.seed, rerandomize_each_iteration=True)
-    items = tf.data.Dataset.zip((items, seeds.batch(2)))
-    dataset = items.map(
-        lambda item, item_seed: load_item(
-            item, item_seed, options, tracker, read_files, labelled
-        ),
+    # Order is kept when it matters (a seed, or file order to evaluate).
+    deterministic = options.seed is not None or options.mode == "evaluate"
+    skip = options.on_error == "skip"
+    headers = items.map(
+        lambda *item: read_header(item, tracker, read_files),
         num_parallel_calls=AUTOTUNE,
-        # Order is kept when it matters (a seed, or file order to evaluate).
-        deterministic=options.seed is not None or options.mode == "evaluate",
+        deterministic=deterministic,
     )
-    if options.on_error == "skip":
+    if skip:
+        headers = headers.ignore_errors()
+    # One stateless seed pair per planned batch: deterministic under `seed`
+    # and new each epoch.
+    seeds = tf.data.Dataset.random(seed=options.seed, rerandomize_each_iteration=True)
+    plans = tf.data.Dataset.zip((headers.batch(PLAN_BATCH), seeds.batch(2))).map(
+        lambda batch, seed: plan_items(batch, seed, options),
+        num_parallel_calls=AUTOTUNE,
+        deterministic=deterministic,
+    )
+    plans = plans.unbatch()
+    if skip:
+        plans = plans.filter(lambda item: item["ok"])
+    dataset = plans.map(
+        lambda item: cut_item(item, options, tracker, labelled),
+        num_parallel_calls=AUTOTUNE,
+        deterministic=deterministic,
+    )
+    if skip:
         dataset = dataset.ignore_errors()
     dataset = dataset.batch(options.batch_size, drop_remainder=options.drop_remainder)
     dataset = dataset.prefetch(AUTOTUNE)

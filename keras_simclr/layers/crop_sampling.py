@@ -9,7 +9,7 @@ the whole image is cut to the nearest allowed aspect ratio, centred.
 
 Two callers draw windows with it: `RandomResizedCrop` (batches on the device,
 through `keras.ops` on any backend) and `datasets.crops` (one original photo at
-a time inside `tf.data`, through TensorFlow's NumPy API, whatever the Keras
+a time inside `tf.data`, through plain TensorFlow ops, whatever the Keras
 backend). Keras has no such sampler (its `RandomCrop` cuts a fixed size), so
 it is written once here, against the array functions both namespaces share.
 """
@@ -27,7 +27,7 @@ def sample_crop_windows(uniform, height, width, crop_area, aspect_ratio, xp):
         width: float32, the image width.
         crop_area: (low, high) share of the image area.
         aspect_ratio: (low, high) width / height of the window.
-        xp: the array namespace: `keras.ops`, or `tf.experimental.numpy`.
+        xp: the array namespace: `keras.ops`, or `datasets.crops.TF_ARRAYS`.
 
     Returns:
         float32 `(top, left, crop_height, crop_width)`, each of shape
@@ -45,12 +45,17 @@ def sample_crop_windows(uniform, height, width, crop_area, aspect_ratio, xp):
     """
     attempts = (uniform.shape[-1] - 2) // 2
     low, high = crop_area
-    area = (low + (high - low) * uniform[..., :attempts]) * height * width
+    # Sides against the attempts axis (per image when they vary per image).
+    attempt_height = xp.expand_dims(height, -1)
+    attempt_width = xp.expand_dims(width, -1)
+    area = (
+        (low + (high - low) * uniform[..., :attempts]) * attempt_height * attempt_width
+    )
     log_low, log_high = math.log(aspect_ratio[0]), math.log(aspect_ratio[1])
     ratio = xp.exp(log_low + (log_high - log_low) * uniform[..., attempts:-2])
     crop_width = xp.sqrt(area * ratio)  # (..., attempts)
     crop_height = xp.sqrt(area / ratio)
-    fits = xp.logical_and(crop_width <= width, crop_height <= height)
+    fits = xp.logical_and(crop_width <= attempt_width, crop_height <= attempt_height)
     first = xp.expand_dims(xp.argmax(xp.where(fits, 1, 0), axis=-1), -1)
     found = xp.any(fits, axis=-1)
     # Fallback: the whole image, cut to the nearest allowed aspect ratio.
