@@ -10,7 +10,9 @@ write a script), then calls `model.fit` on a shuffled, batched
 the CIFAR stem, `ks.recipes` model and optimizer, batch 256 (512 views per
 step), default `verbose` off. Printed per configuration:
 
-- first epoch: wall seconds of epoch 1 (tracing included);
+- first epoch: wall seconds of epoch 1 (tracing included), and its
+  overhead: epoch 1 minus the median later epoch (tracing or compiling the
+  step, the first steps' kernel set-up, the input pipeline's warm-up);
 - fit: views/s over epochs 2..N (epoch wall time, everything `fit` does);
 - step: views/s of the median step over the same epochs (time between a
   batch's begin and end callbacks: the step alone);
@@ -77,6 +79,7 @@ WORKER = textwrap.dedent(
     later = [s for epoch, s in timer.steps if epoch >= 1]
     print(json.dumps({
         "first_epoch_s": timer.epochs[0],
+        "first_epoch_overhead_s": timer.epochs[0] - float(np.median(timer.epochs[1:])),
         "fit_views_s": 2 * batch * steps * (epochs - 1) / sum(timer.epochs[1:]),
         "step_views_s": 2 * batch / float(np.median(later)),
         "total_s": total,
@@ -143,16 +146,17 @@ def main():
         f"{os.cpu_count()} CPU cores, a fresh process per row"
     )
     print(
-        f"{'backend':<10} | {'width':>5} | {'import order':<19} | {'oneDNN':>6} | {'1st epoch s':>11} | "
+        f"{'backend':<10} | {'width':>5} | {'import order':<19} | {'oneDNN':>6} | {'1st epoch s':>11} | {'overhead s':>10} | "
         f"{'fit views/s':>11} | {'step views/s':>12} | {'fit/step':>8} | "
         f"{'after fit s':>11}"
     )
-    print("-" * 118)
+    print("-" * 131)
     for backend, width, order, r in rows:
         onednn = str(r["onednn"]) if backend == "tensorflow" else "-"
         print(
             f"{backend:<10} | {width:>5} | {order:<19} | {onednn:>6} | "
-            f"{r['first_epoch_s']:>11.1f} | {r['fit_views_s']:>11.1f} | "
+            f"{r['first_epoch_s']:>11.1f} | {r['first_epoch_overhead_s']:>10.1f} | "
+            f"{r['fit_views_s']:>11.1f} | "
             f"{r['step_views_s']:>12.1f} | {r['fit_views_s'] / r['step_views_s']:>8.0%} | "
             f"{r['after_fit_s']:>11.1f}"
         )
