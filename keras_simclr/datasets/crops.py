@@ -253,9 +253,10 @@ def resize(crop, image_size):
     factor); a smaller one is enlarged bilinearly, on a float32 copy
     (TensorFlow's bilinear resize reads float32 about 3x faster than uint8).
     In `tf.data`, two views of a ~440 px photo take 0.5 ms of a core at 96
-    px and 0.7 ms at 224 px, against 1.4 and 1.2 ms for
-    `tf.image.resize(antialias=True)` and 1.3 and 0.8 ms for 2x average
-    pools then bilinear (2 cores; benchmarks/input_pipeline.py's folder).
+    px and 0.95 ms at 224 px, against 1.6 and 3.0 ms for
+    `tf.image.resize(antialias=True)` and 1.5 and 1.1 ms for the uint8 2x
+    pools then bilinear used before, which aliased below a factor of 2
+    (2 cores; benchmarks/input_pipeline.py's folder).
     """
     size = (image_size, image_size)
     return tf.cond(
