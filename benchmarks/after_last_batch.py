@@ -13,6 +13,14 @@ x0.25, CIFAR stem, `ks.recipes`), default batch 256, `verbose=0`:
   `on_epoch_end` to `fit` returning.
 - fit + validation: `fit(..., validation_data=...)`; per epoch, from the last
   validation batch to `on_epoch_end` (the largest over the epochs).
+- fit from photos: `fit(ks.datasets.image_files(...))` over `--fit-images`
+  reads of the realistic JPEG folder of `input_pipeline.py` (a reader: its
+  size is unknown to Keras, so each epoch gets a new iterator); from the last
+  `on_epoch_end` to `fit` returning, and the largest gap between an epoch's
+  end and the next epoch's first batch.
+- loop over photos: `for batch in iterator` over `--predict-images` reads
+  of the same folder (a reader, as a custom training loop or an evaluation
+  script reads it), then `del iterator`; the seconds the deletion takes.
 - extract_features: what `linear_probe`, `knn_accuracy` and the CLI's `probe`
   call on each split; from the last batch read to the function returning.
 - encode_images: what `keras-simclr embed` calls; same measure.
@@ -43,6 +51,7 @@ WORKER = textwrap.dedent(
     import tensorflow as tf
 
     call, images, epochs, batch = sys.argv[1], *map(int, sys.argv[2:5])
+    photos = sys.argv[5:]
     keras.utils.set_random_seed(0)
     data = np.random.default_rng(0).integers(0, 256, (images, 32, 32, 3), "uint8")
     labels = np.arange(images) % 10
@@ -52,7 +61,11 @@ WORKER = textwrap.dedent(
     class Clock(keras.callbacks.Callback):
         def __init__(self):
             super().__init__()
-            self.test_end, self.waits = None, []
+            self.test_end, self.waits, self.gaps = None, [], [0.0]
+            self.last = None
+        def on_train_batch_begin(self, batch, logs=None):
+            if batch == 0 and self.last is not None:
+                self.gaps.append(time.perf_counter() - self.last)
         def on_predict_batch_end(self, batch, logs=None):
             self.last = time.perf_counter()
         def on_test_batch_end(self, batch, logs=None):
@@ -89,6 +102,19 @@ WORKER = textwrap.dedent(
     elif call == "fit":
         model.fit(batches(data, True), epochs=epochs, verbose=0, callbacks=[clock])
         wait = time.perf_counter() - clock.last
+    elif call == "fit_photos":
+        reads = (photos * (images // len(photos) + 1))[:images]
+        pairs = ks.datasets.image_files(reads, 32, batch, mode="pretrain", seed=0)
+        model.fit(pairs, epochs=epochs, verbose=0, callbacks=[clock])
+        wait = time.perf_counter() - clock.last
+    elif call == "loop_photos":
+        reads = (photos * (images // len(photos) + 1))[:images]
+        iterator = iter(ks.datasets.image_files(reads, 32, batch, seed=0))
+        for _ in iterator:
+            pass
+        clock.last = time.perf_counter()
+        del iterator
+        wait = time.perf_counter() - clock.last
     elif call == "fit_validation":
         held_out = data[: images // 4]
         model.fit(batches(data, True), epochs=epochs, verbose=0, callbacks=[clock],
@@ -105,19 +131,28 @@ WORKER = textwrap.dedent(
         interval = float(np.median(np.diff(stamps)))
         wait = max(0.0, end - stamps[-1] - interval)
     total = time.perf_counter() - start
-    print(json.dumps({"total_s": total, "wait_s": wait}))
+    print(json.dumps({"total_s": total, "wait_s": wait, "gap_s": max(clock.gaps)}))
     """
 )
 
-CALLS = ("predict", "fit", "fit_validation", "extract_features", "encode_images")
+CALLS = (
+    "predict",
+    "fit",
+    "fit_validation",
+    "fit_photos",
+    "loop_photos",
+    "extract_features",
+    "encode_images",
+)
 
 
-def run(call, images, epochs, batch, backend, tree):
+def run(call, images, epochs, batch, backend, tree, photos=()):
     environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", KERAS_BACKEND=backend)
     if tree:
         environment["PYTHONPATH"] = os.path.abspath(tree)
     result = subprocess.run(
-        [sys.executable, "-c", WORKER, call, str(images), str(epochs), str(batch)],
+        [sys.executable, "-c", WORKER, call, str(images), str(epochs), str(batch)]
+        + list(photos),
         env=environment,
         capture_output=True,
         text=True,
@@ -138,13 +173,23 @@ def main():
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--tree", help="another keras-simclr checkout to measure")
     args = parser.parse_args()
+    photos = ()
+    if {"fit_photos", "loop_photos"} & set(args.calls):
+        import tempfile
+
+        from input_pipeline import make_photos
+
+        folder = os.path.join(tempfile.gettempdir(), "keras_simclr_realistic_photos_v2")
+        photos = make_photos(folder, 300)
     rows = []
     for backend in args.backends:
         for call in args.calls:
             fits = call.startswith("fit")
             images = args.fit_images if fits else args.predict_images
             epochs = args.fit_epochs if fits else 1
-            result = run(call, images, epochs, args.batch_size, backend, args.tree)
+            result = run(
+                call, images, epochs, args.batch_size, backend, args.tree, photos
+            )
             rows.append((backend, call, images, epochs, result))
             print(f"  measured {backend} {call}: {result}", flush=True)
     print(
@@ -152,12 +197,16 @@ def main():
         f"ResNet-18 x0.25, 32 px, batch {args.batch_size}, a fresh process per row"
     )
     header = f"{'backend':<11}| {'call':<17}| {'images':>7} | {'epochs':>6} | "
-    print(header + f"{'total s':>8} | {'after last batch s':>18}")
-    print("-" * (len(header) + 30))
+    print(
+        header + f"{'total s':>8} | {'after last batch s':>18} | "
+        f"{'largest gap between epochs s':>28}"
+    )
+    print("-" * (len(header) + 61))
     for backend, call, images, epochs, result in rows:
+        gap = f"{result['gap_s']:.2f}" if call.startswith("fit") else "-"
         print(
             f"{backend:<11}| {call:<17}| {images:>7} | {epochs:>6} | "
-            f"{result['total_s']:>8.1f} | {result['wait_s']:>18.2f}"
+            f"{result['total_s']:>8.1f} | {result['wait_s']:>18.2f} | {gap:>28}"
         )
 
 

@@ -8,21 +8,27 @@ crops of scikit-learn's two sample photos at native resolution or smaller,
 long sides around 500 px, a 1-4 Mpx tail, JPEG quality 85-98; needs Pillow
 for scikit-learn's loader), or reads `--folder` (your own photos), then
 times, over the same files in the same run (median of `--passes` passes, one
-warm-up pass first; all cores through tf.data's AUTOTUNE; the file list is
-repeated so that each pass reads at least `--images-per-pass` images, as an
-epoch of a real folder would: a pass of 300 files is mostly set-up):
+warm-up pass first, the rows taking turns pass by pass; all cores through
+tf.data's AUTOTUNE; the file list is repeated so that each pass reads at
+least `--images-per-pass` images, as an epoch of a real folder would: a pass
+of 300 files is mostly set-up):
 
 - decode only: read + full decode of each file (the floor);
 - `image_files(mode="pretrain")` at 96 and 224 px: decode once, two random
   resized crops of the original, antialiased resize (the library's design);
+- a ceiling: the reader's decode (DCT-scaled where it can be) and crop
+  windows, resized by nearest neighbour, TensorFlow's cheapest resize, and
+  nothing else (aliased: what no antialiased resize made of TensorFlow's
+  CPU kernels can beat);
 - two partial decodes: `decode_and_crop_jpeg` once per view, same resize
   (the alternative design, for the choice between the two);
 - `image_files(mode="evaluate")` at 224 px: one centre crop.
 
-Prints source images (pairs) per second over whole passes, per core, and as
-a share of the decode-only rate; and each pipeline's set-up, the seconds
-`iter(dataset)` takes (tf.data instantiates and optimises every map
-function's graph for each new iterator: Keras makes one per epoch).
+Prints source images (pairs) per second over whole passes and once the
+iterator exists (steady), each as a share of the decode-only rate; and each
+pipeline's set-up, the seconds `iter(dataset)` takes (tf.data instantiates
+and optimises every map function's graph for each new iterator: Keras makes
+one per epoch of a reader, whose size it cannot know).
 """
 
 import argparse
@@ -34,7 +40,8 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras_simclr as ks  # noqa: E402, I001  (first: oneDNN on)
-from keras_simclr.datasets import crops  # noqa: E402
+from keras_simclr.datasets import crops, decode  # noqa: E402
+from keras_simclr.datasets.iteration import release_in_background  # noqa: E402
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
@@ -110,20 +117,37 @@ def make_photos(folder, count, seed=0):
     return paths
 
 
-def rate(dataset, images_per_element, passes):
-    """Median images/s over `passes` whole passes (after one warm-up pass), and
-    the median seconds `iter(dataset)` took (included in the rate)."""
-    speeds, setups = [], []
+def rates(pipelines, passes):
+    """Median images/s of whole passes, images/s once the iterator exists (the
+    set-up left out) and set-up seconds of each `(dataset, count)` pipeline.
+
+    The pipelines take turns, one pass each per round (`passes` rounds after
+    a warm-up round), so that this shared machine's drift in speed falls on
+    every row alike. A finished iterator is released on a background thread
+    (`datasets.iteration.release_in_background`, as the library's own loops
+    do): TensorFlow's deletion of it can wait for tf.data's autotuning
+    thread, a wait a `fit` never pays (one iterator for all its epochs) that
+    would otherwise land in the next pass's set-up.
+    """
+    speeds = [[] for _ in pipelines]
+    steady = [[] for _ in pipelines]
+    setups = [[] for _ in pipelines]
     for index in range(passes + 1):
-        start, count = time.perf_counter(), 0
-        iterator = iter(dataset)
-        ready = time.perf_counter()
-        for element in iterator:
-            count += images_per_element(element)
-        if index:  # the first pass warms the pipeline and the file cache
-            speeds.append(count / (time.perf_counter() - start))
-            setups.append(ready - start)
-    return statistics.median(speeds), statistics.median(setups)
+        for row, (dataset, count) in enumerate(pipelines):
+            start, images = time.perf_counter(), 0
+            holder = [iter(dataset)]
+            ready = time.perf_counter()
+            for element in holder[0]:
+                images += count(element)
+            if index:  # the first round warms the pipelines and the file cache
+                speeds[row].append(images / (time.perf_counter() - start))
+                steady[row].append(images / (time.perf_counter() - ready))
+                setups[row].append(ready - start)
+            release_in_background(holder)
+    return [
+        tuple(statistics.median(values) for values in row)
+        for row in zip(speeds, steady, setups)
+    ]
 
 
 def decode_only(paths):
@@ -156,6 +180,47 @@ def partial_decodes(paths, image_size, batch_size):
             whole = tf.concat([[0, 0], window[2:]], axis=0)
             views.append(crops.crop_and_resize(crop, whole, image_size))  # same resize
         return tuple(views)
+
+    return (
+        tf.data.Dataset.zip((tf.data.Dataset.from_tensor_slices(paths), seeds))
+        .map(load, num_parallel_calls=AUTOTUNE, deterministic=False)
+        .batch(batch_size, drop_remainder=True)
+        .prefetch(AUTOTUNE)
+    )
+
+
+def cheapest_views(paths, image_size, batch_size):
+    """A ceiling, not a design: the library's decode, crops by nearest neighbour.
+
+    The same crop windows and the same DCT-scaled JPEG decode as the
+    library's reader (`decode.jpeg_scales`: 1/2, 1/4 or 1/8 scale when both
+    windows stay at least `image_size`), but each crop is resized by
+    `tf.image.resize(method="nearest")`, TensorFlow's cheapest resize (no
+    filtering at all: it aliases), and nothing else is done (no EXIF, no
+    size check, no bookkeeping). No antialiased resize built from
+    TensorFlow's CPU kernels can beat this row.
+    """
+    seeds = tf.data.Dataset.random(seed=0).batch(2)
+    size = (image_size, image_size)
+
+    def load(path, seed):
+        data = tf.io.read_file(path)
+        shape = tf.io.extract_jpeg_shape(data)
+        draws = crops.crop_draws(seed, ())
+        windows = crops.random_crop_windows(shape[0], shape[1], draws)
+        level = decode.jpeg_scales(windows, image_size)
+        windows = decode.scaled_windows(windows, level, shape[0], shape[1])
+        image = tf.switch_case(
+            level,
+            [
+                lambda scale=scale: tf.io.decode_jpeg(data, channels=3, ratio=scale)
+                for scale in decode.JPEG_SCALES
+            ],
+        )
+        return tuple(
+            tf.image.resize(crops._crop(image, window), size, method="nearest")
+            for window in tf.unstack(windows)
+        )
 
     return (
         tf.data.Dataset.zip((tf.data.Dataset.from_tensor_slices(paths), seeds))
@@ -199,46 +264,63 @@ def main():
     def pairs(element):
         return int(element[0].shape[0])
 
-    rows = [("decode only (floor)", "-", *rate(decode_only(paths), len, args.passes))]
+    rows = [("decode only (floor)", "-", decode_only(paths), len)]
     for size in (96, 224):
-        data = ks.datasets.image_files(paths, size, batch, mode="pretrain")
         rows.append(
             (
                 "image_files pretrain: 1 decode, 2 crops",
                 size,
-                *rate(data, pairs, args.passes),
+                ks.datasets.image_files(paths, size, batch, mode="pretrain"),
+                pairs,
+            )
+        )
+    for size in (96, 224):
+        rows.append(
+            (
+                "ceiling: 2 nearest-neighbour crops",
+                size,
+                cheapest_views(paths, size, batch),
+                pairs,
             )
         )
     rows.append(
         (
             "2 partial decodes (decode_and_crop_jpeg)",
             224,
-            *rate(partial_decodes(paths, 224, batch), pairs, args.passes),
+            partial_decodes(paths, 224, batch),
+            pairs,
         )
     )
-    data = ks.datasets.image_files(paths, 224, batch, mode="evaluate")
     rows.append(
-        ("image_files evaluate: centre crop", 224, *rate(data, len, args.passes))
+        (
+            "image_files evaluate: centre crop",
+            224,
+            ks.datasets.image_files(paths, 224, batch, mode="evaluate"),
+            len,
+        )
     )
+    measured = rates([(data, count) for _, _, data, count in rows], args.passes)
+    rows = [(name, size, *rate) for (name, size, _, _), rate in zip(rows, measured)]
 
-    floor = rows[0][2]
+    floor, steady_floor = rows[0][2], rows[0][3]
     print(
         f"\nInput pipeline, {len(files)} varied JPEGs read as passes of {len(paths)},"
-        f" {cores} CPU cores, tf.data AUTOTUNE"
+        f" {cores} CPU cores, tf.data AUTOTUNE (the readers: autotuning off)"
     )
     print(
-        f"{'pipeline':<42} | {'px':>4} | {'images/s':>9} | {'per core':>8} | "
-        f"{'vs decode':>9} | {'set-up s':>8}"
+        f"{'pipeline':<42} | {'px':>4} | {'images/s':>9} | {'vs decode':>9} | "
+        f"{'steady/s':>9} | {'vs decode':>9} | {'set-up s':>8}"
     )
-    print("-" * 95)
-    for name, size, value, setup in rows:
+    print("-" * 107)
+    for name, size, value, steady, setup in rows:
         print(
-            f"{name:<42} | {size:>4} | {value:>9.1f} | {value / cores:>8.1f} | "
-            f"{value / floor:>8.0%} | {setup:>8.2f}"
+            f"{name:<42} | {size:>4} | {value:>9.1f} | {value / floor:>8.0%} | "
+            f"{steady:>9.1f} | {steady / steady_floor:>8.0%} | {setup:>8.2f}"
         )
     print(
-        "(pretrain rows count source images: each gives a pair of views; set-up:"
-        " seconds of `iter(dataset)`, paid once per epoch, included in images/s)"
+        "(pretrain rows count source images: each gives a pair of views; images/s:"
+        " whole passes, set-up included; steady: from the iterator's first call"
+        " on; set-up: seconds of `iter(dataset)`, paid once per epoch by a reader)"
     )
 
 

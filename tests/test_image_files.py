@@ -11,6 +11,7 @@ import tensorflow as tf
 
 import keras_simclr as ks
 from keras_simclr import datasets
+from keras_simclr.datasets import encoded_images
 
 WIDTH, HEIGHT = 800, 200  # a 4:1 scene, far outside the crop's aspect range
 
@@ -253,6 +254,28 @@ def test_input_context_shards_files_before_decoding(tmp_path):
         decoded.append({key.decode() for key in keys})
     assert len(decoded[0]) == len(decoded[1]) == 4
     assert decoded[0].isdisjoint(decoded[1]) and decoded[0] | decoded[1] == set(paths)
+
+
+def test_readers_turn_tf_data_autotuning_off(tmp_path):
+    # TensorFlow deletes an iterator only once tf.data's autotuning thread
+    # wakes (its sleep doubles up to a minute): with autotuning on, a fit or
+    # predict over a reader waited that long at its end. The options travel
+    # with every dataset built on the reader.
+    paths = [write(tmp_path / f"{i}.png", position_image()[:50, :60]) for i in range(4)]
+    context = tf.distribute.InputContext(2, 0, 1)
+    plain = datasets.image_files(paths, 16, batch_size=2)
+    sharded = datasets.image_files(paths, 16, batch_size=2, input_context=context)
+    off = tf.data.experimental.AutoShardPolicy.OFF
+    for data, auto_shard_off in ((plain, False), (sharded, True)):
+        for dataset in (data, datasets.as_model_inputs(data).repeat()):
+            options = dataset.options()
+            assert options.autotune.enabled is False
+            assert options.autotune.initial_parallelism == (
+                encoded_images.schedulable_cores()
+            )
+            policy = options.experimental_distribute.auto_shard_policy
+            assert (policy == off) == auto_shard_off
+    assert len(list(plain)) == 2  # and it still reads
 
 
 def test_tfrecords_round_trip_with_labels_and_shards(tmp_path):

@@ -6,10 +6,11 @@ whose period doubles up to a minute: measured on TensorFlow 2.21 (2 cores),
 iterating `from_tensor_slices((images, labels)).batch(256)` to its end over
 51 s, then `del iterator`, took 31 s; 0.01 s when one batch was left unread
 or with `tf.data.Options().autotune.enabled = False`
-(benchmarks/after_last_batch.py measures the library's calls). Turning
-autotuning off would slow the readers' parallel decoding, so instead the
-finished iterator is released on a background thread: the caller goes on at
-once, and the wait, if any, happens where nobody waits for it.
+(benchmarks/after_last_batch.py measures the library's calls). The photo
+readers turn autotuning off themselves (`encoded_images.reader_options`);
+for any other dataset the finished iterator is released on a background
+thread: the caller goes on at once, and the wait, if any, happens where
+nobody waits for it.
 """
 
 import threading
