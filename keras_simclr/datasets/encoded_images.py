@@ -344,8 +344,9 @@ def reader_options(sharded):
 
     Autotuning off: TensorFlow (2.21) deletes an iterator only once tf.data's
     autotuning thread wakes from its sleep, whose period doubles up to a
-    minute, so the end of a `fit` or `predict` over a reader waited that
-    long (13.5 s after a 30 s `fit` of 8 epochs here). Without it each
+    minute, so the end of a loop over a reader could wait that long (2.3
+    and 8.0 s in 2 of 5 loops of 20-40 s, 2 cores; 0.01 s at most with it
+    off: benchmarks/after_last_batch.py, `loop_photos`). Without it each
     `AUTOTUNE` stage runs as many calls in parallel as tf.data has threads
     (`initial_parallelism`: one per schedulable core; tf.data's own default
     stops at 16): as fast as autotuned on 2 cores
