@@ -398,7 +398,7 @@ def test_peak_memory_per_photo_is_bounded_by_its_decoded_size(tmp_path, mode):
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    # The decoded pixels, their crop and uint8 pools: under 2x the decoded
+    # The decoded pixels and each view read straight from them: under 2x the decoded
     # size (a float32 copy of the crop alone is 4x).
     growth = float(result.stdout.split()[-1])
     assert growth < 2.0, growth

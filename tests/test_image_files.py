@@ -321,3 +321,21 @@ def test_crop_resize_is_antialiased_like_tensorflows_reference(side):
     # Area averaging (a box filter) against the reference's triangle filter:
     # far closer to it than the aliased resize.
     assert error < aliased_error / 2.5, (error, aliased_error)
+
+
+def test_views_of_a_huge_image_are_read_straight_from_it(monkeypatch):
+    # Over `FAST_PATH_MAX_PIXELS` each view is resized from the image itself
+    # (no copy of its crop) with the kernel of `antialias=True`.
+    from keras_simclr.datasets import crops
+
+    image = np.random.default_rng(0).integers(0, 256, (90, 120, 3), "uint8")
+    windows = tf.constant([[0, 0, 90, 120], [10, 20, 60, 50]], tf.int32)
+    monkeypatch.setattr(crops, "FAST_PATH_MAX_PIXELS", 90 * 120 - 1)
+    views = crops.crop_views(tf.constant(image), windows, 24).numpy().astype(float)
+    whole = tf.image.resize(image, (24, 24), antialias=True).numpy()
+    np.testing.assert_allclose(views[0], whole, atol=0.5 + 1e-3)  # rounding only
+    # Inside the window, a resize of the copied crop; at its edges the kernel
+    # also weighs the photo's pixels just outside it.
+    crop = tf.image.resize(image[10:70, 20:70], (24, 24), antialias=True).numpy()
+    assert np.abs(views[1] - crop)[2:-2, 2:-2].max() <= 0.5 + 1e-3
+    assert not np.array_equal(views[1], views[0])

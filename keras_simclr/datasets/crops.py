@@ -188,44 +188,11 @@ def orient(views, orientation):
     return tf.switch_case(tf.clip_by_value(orientation, 1, 8) - 1, turns)
 
 
-def halve(image, window=None):
-    """A 2x2 average pool of uint8 pixels, computed in uint8.
-
-    Pairs are averaged with bit operations that cannot overflow (rounding
-    up in the first pairs, down in the second: off by at most 1 from the
-    exact mean, unbiased). With `window` (`[top, left, height, width]`) the
-    four pixel phases are read straight from `image`, without copying the
-    crop first. Temporaries stay below the crop's own uint8 size, where a
-    float32 pool needs 4x it for its input alone.
-    """
-    if window is None:
-        window = tf.stack([0, 0, tf.shape(image)[0], tf.shape(image)[1]])
-    top, left = window[0], window[1]
-    bottom = top + window[2] // 2 * 2
-    right = left + window[3] // 2 * 2
-
-    def phase(dy, dx):
-        return image[top + dy : bottom : 2, left + dx : right : 2]
-
-    def mean_up(a, b):  # ceil((a + b) / 2) without overflow
-        return tf.bitwise.bitwise_or(a, b) - tf.bitwise.right_shift(
-            tf.bitwise.bitwise_xor(a, b), 1
-        )
-
-    def mean_down(a, b):  # floor((a + b) / 2) without overflow
-        return tf.bitwise.bitwise_and(a, b) + tf.bitwise.right_shift(
-            tf.bitwise.bitwise_xor(a, b), 1
-        )
-
-    upper = mean_up(phase(0, 0), phase(0, 1))
-    return mean_down(upper, mean_up(phase(1, 0), phase(1, 1)))
-
-
 # Decoded images up to this many pixels are cropped with the views in
-# parallel (the fast path: a crop's float32 copy, when enlarged, is at most
-# 4 Mpx x 3 x 4 B = 48 MB); larger ones are first halved by a uint8 pool
-# read straight from the image, one view after the other, so a huge photo
-# never gets a full-size copy.
+# parallel (the fast path: a crop's uint8 copy, and its float32 copy when
+# enlarged, are at most 4 Mpx x 3 x 4 B = 48 MB); larger ones are resized
+# straight from the image, one view after the other, so a huge photo never
+# gets a copy of its crop.
 FAST_PATH_MAX_PIXELS = 4_000_000
 
 
@@ -237,9 +204,9 @@ def _crop(image, window):
 def _to_uint8(resized):
     """Rounds float pixels back to uint8: `+ 0.5`, then truncation.
 
-    No clip is needed: pools and bilinear weights are convex combinations,
-    so the pixels stay within [0, 255] (up to float error, which truncation
-    absorbs).
+    No clip is needed: area, bilinear and triangle weights are convex
+    combinations, so the pixels stay within [0, 255] (up to float error,
+    which truncation absorbs).
     """
     return tf.cast(resized + 0.5, tf.uint8)
 
@@ -270,7 +237,7 @@ def crop_and_resize(image, window, image_size):
     """Cuts `window` out of one `(H, W, 3)` uint8 image and `resize`s it.
 
     `crop_views` sends images over `FAST_PATH_MAX_PIXELS` to
-    `crop_and_resize_bounded` instead.
+    `resize_window` instead.
 
     Returns:
         uint8 `(image_size, image_size, 3)`.
@@ -283,27 +250,40 @@ def crop_and_resize(image, window, image_size):
     return _to_uint8(resize(_crop(image, window), image_size))
 
 
-def crop_and_resize_bounded(image, window, image_size):
-    """`crop_and_resize` in bounded memory, for very large decoded images.
+def resize_window(image, window, image_size):
+    """`crop_and_resize` without copying the crop, for very large images.
 
-    A crop at least twice `image_size` is first halved by a uint8 2x2 pool
-    read straight from the image (no copy of the crop; a quarter of its
-    size), then `resize`d: nothing larger than the image's own uint8 pixels.
+    One `ScaleAndTranslate` reads the window straight from the image with
+    the kernel of `tf.image.resize(antialias=True)` (a triangle widened by
+    the factor: antialiased at any factor). Slower per pixel than `resize`,
+    but its only temporary is one pass's `(S, W, 3)` float32 rows: nothing
+    the size of the crop. At the window's edges the kernel also weighs the
+    photo's pixels just outside it (a copied crop has none there).
+
+    Examples:
+        >>> image = tf.zeros((300, 400, 3), tf.uint8)
+        >>> resize_window(image, tf.constant([10, 20, 200, 150]), 96).shape
+        TensorShape([96, 96, 3])
     """
-    pixels = tf.cond(
-        tf.minimum(window[2], window[3]) >= 2 * image_size,
-        lambda: halve(image, window),
-        lambda: _crop(image, window),
+    top, left, height, width = tf.unstack(tf.cast(window, tf.float32))
+    scale = tf.stack([image_size / height, image_size / width])
+    resized = tf.raw_ops.ScaleAndTranslate(
+        images=image[None],
+        size=[image_size, image_size],
+        scale=scale,
+        translation=-scale * tf.stack([top, left]),
+        kernel_type="triangle",
+        antialias=True,
     )
-    return _to_uint8(resize(pixels, image_size))
+    return _to_uint8(resized[0])
 
 
 def crop_views(image, windows, image_size):
     """Every window of `windows` cut from `image` and resized: `(V, S, S, 3)`.
 
     Images of up to `FAST_PATH_MAX_PIXELS` take the fast path (views in
-    parallel); larger ones the bounded-memory path, one view after the
-    other, so a huge photo's crops are never in memory together.
+    parallel); larger ones `resize_window`, one view after the other, so a
+    huge photo's crops are never copied.
     """
     views = windows.shape[0]
 
@@ -316,7 +296,7 @@ def crop_views(image, windows, image_size):
         done = []
         for index in range(views):
             with tf.control_dependencies(done):
-                done.append(crop_and_resize_bounded(image, windows[index], image_size))
+                done.append(resize_window(image, windows[index], image_size))
         return tf.stack(done)
 
     pixels = tf.shape(image)[0] * tf.shape(image)[1]
