@@ -2,7 +2,7 @@
 
     python benchmarks/after_last_batch.py [--backends tensorflow jax]
         [--predict-images 100000] [--fit-images 8192] [--fit-epochs 5]
-        [--tree PATH]
+        [--tree PATH] [--folder PHOTOS]
 
 Every row runs in a fresh Python process on 32x32 uint8 images (ResNet-18
 x0.25, CIFAR stem, `ks.recipes`), default batch 256, `verbose=0`:
@@ -172,6 +172,7 @@ def main():
     parser.add_argument("--fit-epochs", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--tree", help="another keras-simclr checkout to measure")
+    parser.add_argument("--folder", help="photos for the photo rows (default: made)")
     args = parser.parse_args()
     photos = ()
     if {"fit_photos", "loop_photos"} & set(args.calls):
@@ -179,8 +180,17 @@ def main():
 
         from input_pipeline import make_photos
 
-        folder = os.path.join(tempfile.gettempdir(), "keras_simclr_realistic_photos_v2")
-        photos = make_photos(folder, 300)
+        if args.folder:  # your own photos, read as they are
+            photos = sorted(
+                os.path.join(args.folder, name)
+                for name in os.listdir(args.folder)
+                if name.lower().endswith((".jpg", ".jpeg", ".png"))
+            )
+        else:
+            folder = os.path.join(
+                tempfile.gettempdir(), "keras_simclr_realistic_photos_v2"
+            )
+            photos = make_photos(folder, 300)
     rows = []
     for backend in args.backends:
         for call in args.calls:

@@ -1,20 +1,21 @@
-"""The GPU benchmark script runs, on CPU with tiny settings, on both backends.
+"""Benchmark scripts run, on CPU with tiny settings, and print their tables.
 
-It is meant for a lent accelerator (ResNet-50, 224 px, bf16); here it only
-has to run and print its table. No figure is asserted.
+The GPU script is meant for a lent accelerator (ResNet-50, 224 px, bf16),
+the input and wait scripts for thousands of photos; here they only have to
+run and print their tables. No figure is asserted.
 """
 
 import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
-SCRIPT = os.path.join(
-    os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-    "benchmarks",
-    "gpu_train.py",
+BENCHMARKS = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks"
 )
+SCRIPT = os.path.join(BENCHMARKS, "gpu_train.py")
 
 
 @pytest.mark.parametrize("backend", ["tensorflow", "jax"])
@@ -33,3 +34,50 @@ def test_gpu_benchmark_dry_run(backend):
     row = result.stdout.strip().splitlines()[-1].split("|")
     assert row[0].strip() == backend
     assert float(row[1]) > 0 and float(row[2]) > 0
+
+
+def small_photos(folder, count=4):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for index in range(count):
+        pixels = rng.integers(0, 256, (40 + 8 * index, 56, 3), "uint8")
+        Image.fromarray(pixels).save(os.path.join(folder, f"{index}.jpg"))
+    return str(folder)
+
+
+def run_script(name, *arguments):
+    result = subprocess.run(
+        [sys.executable, os.path.join(BENCHMARKS, name), *arguments],
+        env=dict(os.environ, CUDA_VISIBLE_DEVICES=""),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
+def test_input_pipeline_benchmark_dry_run(tmp_path):
+    folder = small_photos(tmp_path)
+    tiny = ["--folder", folder, "--passes", "1", "--images-per-pass", "8"]
+    printed = run_script("input_pipeline.py", *tiny, "--batch-size", "2")
+    rows = [line for line in printed.splitlines() if line.count("|") == 6]
+    assert [row.split("|")[0].strip() for row in rows[1:]] == [
+        "decode only (floor)",
+        "image_files pretrain: 1 decode, 2 crops",
+        "image_files pretrain: 1 decode, 2 crops",
+        "ceiling: 2 nearest-neighbour crops",
+        "ceiling: 2 nearest-neighbour crops",
+        "2 partial decodes (decode_and_crop_jpeg)",
+        "image_files evaluate: centre crop",
+    ]
+
+
+def test_after_last_batch_benchmark_dry_run_on_a_photo_reader(tmp_path):
+    folder = small_photos(tmp_path)
+    tiny = ["--calls", "loop_photos", "fit_photos", "--folder", folder]
+    tiny += ["--predict-images", "8", "--fit-images", "8", "--fit-epochs", "2"]
+    printed = run_script("after_last_batch.py", *tiny, "--batch-size", "4")
+    rows = printed.strip().splitlines()[-2:]
+    assert [row.split("|")[1].strip() for row in rows] == ["loop_photos", "fit_photos"]
