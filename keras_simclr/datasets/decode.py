@@ -191,7 +191,6 @@ def size_problems(shapes, lengths, is_jpeg, max_pixels=MAX_PIXELS):
 # right after the start of image (or after a JFIF APP0), and IFD0 at its
 # start; a file with larger segments before it reads as orientation 1.
 EXIF_SEARCH_BYTES = 16_384
-EXIF_MAX_SEGMENTS = 4  # APPn segments walked before giving up
 EXIF_MAX_ENTRIES = 64  # IFD0 entries read (Orientation is among the first)
 ORIENTATION_TAG = 0x0112
 
@@ -202,11 +201,13 @@ def exif_orientation(encoded):
     Cameras store a portrait photo sideways with the Orientation tag saying
     how to turn it for display; `tf.io.decode_jpeg` ignores the tag. This
     reads it with tensor ops, for a whole batch of images at once (a few
-    dozen ops per batch, not per image): walk the first APPn segments to the
-    `Exif` APP1, read the TIFF byte order, then look for tag 0x0112 among
-    IFD0's entries. Non-JPEGs, missing or malformed EXIF and values outside
-    1–8 give 1 (as shown). All reads are gathers from a zero-padded copy of
-    the first 16 KiB, so a truncated file cannot read out of range.
+    dozen ops per batch, not per image): find the first `Exif\0\0` within
+    the first 16 KiB and check that it opens an APP1 segment (the marker
+    0xFFE1 and a length just before it), read the TIFF byte order, then
+    look for tag 0x0112 among IFD0's entries. Non-JPEGs, missing or
+    malformed EXIF and values outside 1–8 give 1 (as shown). All reads are
+    gathers from a zero-padded copy of the first 16 KiB, so a truncated file
+    cannot read out of range.
 
     Args:
         encoded: string tensor of any shape, encoded images.
@@ -222,80 +223,65 @@ def exif_orientation(encoded):
     encoded = tf.convert_to_tensor(encoded, tf.string)
     flat = tf.reshape(encoded, [-1])
     start = tf.strings.substr(flat, 0, EXIF_SEARCH_BYTES)
-    # Most files carry no EXIF: one byte search finds those that may (a
-    # regular expression would read the bytes as UTF-8 and miss it), and a
-    # batch without any skips the parse.
-    parts = tf.strings.split(start, sep="Exif\0\0").row_lengths()
-    has_exif = tf.logical_and(tf.io.is_jpeg(flat), parts > 1)
+    # A byte search (a regular expression would read the bytes as UTF-8):
+    # the first piece's length is where the first `Exif\0\0` starts. Most
+    # files carry none, and a batch without any skips the parse.
+    pieces = tf.strings.split(start, sep="Exif\0\0")
+    before = tf.strings.length(tf.gather(pieces.values, pieces.row_starts()))
+    has_exif = tf.logical_and(tf.io.is_jpeg(flat), pieces.row_lengths() > 1)
     values = tf.cond(
         tf.reduce_any(has_exif),
-        lambda: tf.where(has_exif, _parse_orientation(start), 1),
-        lambda: tf.ones_like(parts, tf.int32),
+        lambda: tf.where(has_exif, _parse_orientation(start, before), 1),
+        lambda: tf.ones_like(before),
     )
     return tf.reshape(values, tf.shape(encoded))
 
 
-def _parse_orientation(start):
-    """`exif_orientation` of `(B,)` JPEGs' first bytes holding `Exif\\0\\0`."""
+def _parse_orientation(start, exif):
+    """`exif_orientation` of `(B,)` JPEGs' first bytes, `Exif\0\0` at `exif`.
+
+    No walk over the segments (a `while_loop`, or one copy of its step per
+    segment, multiplied the graph that `tf.data` re-optimises for every new
+    iterator): the header found must sit right after an APP1 marker and its
+    length, as a segment start has it.
+    """
     limit = EXIF_SEARCH_BYTES
     data = _head_bytes(start, limit, 2 * limit)  # (B, 2 * limit)
 
-    def byte(position):  # position: (B,) or (B, k)
-        position = tf.clip_by_value(position, 0, 2 * limit - 1)
-        return tf.cast(tf.gather(data, position, batch_dims=1), tf.int32)
+    def read(positions):  # (B, k) -> (B, k) int32 bytes
+        positions = tf.clip_by_value(positions, 0, 2 * limit - 1)
+        return tf.cast(tf.gather(data, positions, batch_dims=1), tf.int32)
 
-    def big_endian_16(position):
-        return byte(position) * 256 + byte(position + 1)
-
-    # Walk the APPn segments: a marker 0xFFEn, a 2-byte length, the payload.
-    # A `while_loop`, not a Python loop: one copy of the step in the graph
-    # (tf.data re-optimises the graph for every new iterator).
-    exif = tf.constant([ord(c) for c in "Exif"] + [0, 0], tf.int32)
-
-    def step(segment, position, tiff):
-        marker = byte(position + 1)
-        is_app = tf.logical_and(
-            tf.equal(byte(position), 0xFF),
-            tf.logical_and(marker >= 0xE0, marker <= 0xEF),
-        )
-        header = byte(position[:, None] + 4 + tf.range(6))  # (B, 6)
-        is_exif = tf.logical_and(
-            tf.logical_and(is_app, tf.equal(marker, 0xE1)),
-            tf.reduce_all(tf.equal(header, exif), axis=-1),
-        )
-        tiff = tf.where(tf.logical_and(tiff < 0, is_exif), position + 10, tiff)
-        moved = position + 2 + big_endian_16(position + 2)
-        position = tf.where(tf.logical_and(is_app, tiff < 0), moved, position)
-        return segment + 1, tf.minimum(position, limit), tiff
-
-    position = tf.fill(tf.shape(start), 2)
-    tiff = -tf.ones_like(position)  # where the TIFF header starts, if found
-    _, _, tiff = tf.while_loop(
-        lambda segment, *_: segment < EXIF_MAX_SEGMENTS,
-        step,
-        (tf.constant(0), position, tiff),
+    # Two gathers, one per level of indirection. First: the APP1 marker
+    # before the header, the TIFF byte order and IFD0's 4-byte offset.
+    head = read(exif[:, None] + [-4, -3, 6, 7, 10, 11, 12, 13])
+    is_app1 = tf.logical_and(  # SOI, then the marker and the length
+        exif >= 6, tf.reduce_all(tf.equal(head[:, :2], [0xFF, 0xE1]), axis=-1)
     )
-
-    little = tf.logical_and(tf.equal(byte(tiff), 0x49), tf.equal(byte(tiff + 1), 0x49))
-
-    def unsigned_16(at):
-        first, second = byte(at), byte(at + 1)
-        order = little if at.shape.rank == 1 else little[:, None]
-        return tf.where(order, first + 256 * second, first * 256 + second)
-
-    ifd_offset = tf.where(
-        little,
-        unsigned_16(tiff + 4) + 65_536 * unsigned_16(tiff + 6),
-        unsigned_16(tiff + 4) * 65_536 + unsigned_16(tiff + 6),
+    little = tf.reduce_all(tf.equal(head[:, 2:4], [0x49, 0x49]), axis=-1)
+    weights = tf.where(
+        little[:, None],
+        tf.constant([1, 256, 65_536, 16_777_216], tf.int64),
+        tf.constant([16_777_216, 65_536, 256, 1], tf.int64),
+    )  # int64: an offset can exceed int32
+    offset = tf.reduce_sum(tf.cast(head[:, 4:], tf.int64) * weights, axis=-1)
+    tiff = exif + 6  # where the TIFF header starts
+    ifd = tiff + tf.cast(tf.clip_by_value(offset, 0, limit), tf.int32)
+    # Second: IFD0's entry count, then each entry's tag and the first two
+    # bytes of its value field (where a SHORT such as Orientation sits).
+    fields = tf.reshape(
+        2 + 12 * tf.range(EXIF_MAX_ENTRIES)[:, None] + [0, 1, 8, 9], [-1]
     )
-    ifd = tiff + tf.clip_by_value(ifd_offset, 0, limit)
-    count = tf.minimum(unsigned_16(ifd), EXIF_MAX_ENTRIES)
-    entries = ifd[:, None] + 2 + 12 * tf.range(EXIF_MAX_ENTRIES)  # (B, E) starts
+    ifd_bytes = read(ifd[:, None] + tf.concat([[0, 1], fields], axis=0))
+    pairs = tf.reshape(ifd_bytes, [-1, 1 + 2 * EXIF_MAX_ENTRIES, 2])
+    pair_weights = tf.where(little[:, None, None], [1, 256], [256, 1])
+    numbers = tf.reduce_sum(pairs * pair_weights, axis=-1)  # (B, 1 + 2E)
+    count = tf.minimum(numbers[:, 0], EXIF_MAX_ENTRIES)
+    tags, values = numbers[:, 1::2], numbers[:, 2::2]  # (B, E) each
     is_orientation = tf.logical_and(
-        tf.equal(unsigned_16(entries), ORIENTATION_TAG),
+        tf.equal(tags, ORIENTATION_TAG),
         tf.range(EXIF_MAX_ENTRIES) < count[:, None],
     )
-    values = unsigned_16(entries + 8)  # a SHORT sits in the value field's start
     value = tf.reduce_max(tf.where(is_orientation, values, 0), axis=-1)
-    valid = tf.logical_and(tiff >= 0, tf.logical_and(value >= 1, value <= 8))
+    valid = tf.logical_and(is_app1, tf.logical_and(value >= 1, value <= 8))
     return tf.where(valid, value, 1)
