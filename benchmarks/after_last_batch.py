@@ -52,6 +52,7 @@ WORKER = textwrap.dedent(
 
     call, images, epochs, batch = sys.argv[1], *map(int, sys.argv[2:5])
     photos = sys.argv[5:]
+    reads = (photos * (images // max(len(photos), 1) + 1))[:images]  # photo rows
     keras.utils.set_random_seed(0)
     data = np.random.default_rng(0).integers(0, 256, (images, 32, 32, 3), "uint8")
     labels = np.arange(images) % 10
@@ -103,12 +104,10 @@ WORKER = textwrap.dedent(
         model.fit(batches(data, True), epochs=epochs, verbose=0, callbacks=[clock])
         wait = time.perf_counter() - clock.last
     elif call == "fit_photos":
-        reads = (photos * (images // len(photos) + 1))[:images]
         pairs = ks.datasets.image_files(reads, 32, batch, mode="pretrain", seed=0)
         model.fit(pairs, epochs=epochs, verbose=0, callbacks=[clock])
         wait = time.perf_counter() - clock.last
     elif call == "loop_photos":
-        reads = (photos * (images // len(photos) + 1))[:images]
         iterator = iter(ks.datasets.image_files(reads, 32, batch, seed=0))
         for _ in iterator:
             pass

@@ -119,10 +119,10 @@ def read_item(payload, read_files):
 # this many images instead of per image (in `tf.data` each op costs
 # microseconds, as much as a small image's crop).
 PLAN_BATCH = 64
-# `plan_items`'s decoders, indexed by `Plan.decoder`: JPEG at each DCT scale,
-# then any format with windows from its header, then any format whose
-# windows are drawn once it is decoded (a header not read here).
-DECODE_JPEG = tuple(range(len(decode.JPEG_SCALES)))
+# The decoders of a plan's "decoder": 0-3 a JPEG at each DCT scale (its
+# `decode.jpeg_scales` level), then any format with windows from its header,
+# then any format whose windows are drawn once it is decoded (a header not
+# read here).
 DECODE_ANY = len(decode.JPEG_SCALES)
 DECODE_ANY_THEN_DRAW = DECODE_ANY + 1
 
