@@ -2,15 +2,17 @@
 
 import keras_simclr as ks
 
-Modules import one way: `layers, losses, optimizers, distribute, datasets`
-← `models` ← `simclr_model` (the task) ← `evaluation`, `recipes`, `export`,
-`hub` ← `visualize` ← `cli`. `hub` (keras-hub presets) needs the optional
-keras-hub and is imported on request: `import keras_simclr.hub`.
+Modules import one way: `backend, choices, layers, losses, optimizers,
+distribute, datasets` ← `models` ← `simclr_model` (the task) ←
+`evaluation`, `recipes`, `export`, `hub` ← `visualize`, `workflow` ← `cli`.
+What differs between Keras's backends lives in `backend` (one module per
+backend). `hub` (keras-hub presets) needs the optional keras-hub and is
+imported on request: `import keras_simclr.hub`.
 
 Importing the package registers every class with Keras (so
 `keras.models.load_model` finds them). It honours the user's Keras backend
 (`KERAS_BACKEND` or keras.json) and sets nothing but `TF_ENABLE_ONEDNN_OPTS`
-in its own process (`backend.py`). Only the `keras-simclr` console script
+in its own process (`backend/onednn.py`). Only the `keras-simclr` console script
 defers these imports until its arguments are parsed, so that `keras-simclr
 --help` answers without loading TensorFlow.
 """
@@ -35,6 +37,7 @@ _MODULES = (
     "recipes",
     "saving",
     "visualize",
+    "workflow",
 )
 _NAMES = {
     "SimCLRModel": "simclr_model",

@@ -1,20 +1,22 @@
-"""Cross-replica helpers for `tf.distribute` (the one place TensorFlow is the point).
+"""Strategies by name, and cross-replica helpers for `tf.distribute`.
 
 On the JAX and PyTorch backends there are no replicas in this sense: under
 `keras.distribution.DataParallel` (JAX) the step sees the global batch as one
 array, and the compiler inserts the collectives. There, `num_replicas()` is 1
-and `cross_replica_concat` returns its input.
+and `cross_replica_concat` returns its input. What differs per backend lives
+in `keras_simclr.backend`.
 """
 
-import keras
 import tensorflow as tf
+
+from keras_simclr import backend
+from keras_simclr.backend.keras_distribution import KerasDistribution
+from keras_simclr.choices import STRATEGIES
 
 
 def _replica_context():
     """The `tf.distribute` replica context, or None (also on other backends)."""
-    if keras.backend.backend() != "tensorflow":
-        return None
-    return tf.distribute.get_replica_context()
+    return backend.current().replica_context()
 
 
 def cross_replica_concat(tensor):
@@ -60,9 +62,7 @@ def num_replicas():
 
     Always 1 off the TensorFlow backend: the JAX step holds the global batch.
     """
-    if keras.backend.backend() != "tensorflow":
-        return 1
-    return tf.distribute.get_strategy().num_replicas_in_sync
+    return backend.current().num_replicas()
 
 
 def replicas_in_sync():
@@ -73,37 +73,18 @@ def replicas_in_sync():
 
 def is_multi_worker():
     """Whether a `MultiWorkerMirroredStrategy` is in scope (TensorFlow only)."""
-    return keras.backend.backend() == "tensorflow" and isinstance(
-        tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy
-    )
+    return backend.current().is_multi_worker()
 
 
-STRATEGIES = ("default", "mirrored", "multi-worker", "tpu")
-
-
-class KerasDistribution:
-    """`keras.distribution.DataParallel` behind a strategy's two attributes.
-
-    The command line asks for a strategy by name; on the JAX (and PyTorch)
-    backends "mirrored" means data parallelism over every local device and
-    "multi-worker" over every process's devices (after
-    `keras.distribution.initialize()`). Setting it is global, as Keras's
-    distribution API is: it lasts for the process (the command line's).
-
-    Attributes:
-        num_replicas_in_sync: devices the global batch is split over.
-    """
-
-    def __init__(self, distribution=None):
-        self.distribution = distribution
-        self.num_replicas_in_sync = (
-            1 if distribution is None else len(distribution.device_mesh.devices.flat)
-        )
-
-    def scope(self):
-        import contextlib
-
-        return contextlib.nullcontext()
+__all__ = [
+    "KerasDistribution",
+    "STRATEGIES",
+    "cross_replica_concat",
+    "is_multi_worker",
+    "make_strategy",
+    "num_replicas",
+    "replicas_in_sync",
+]
 
 
 def make_strategy(name="default"):
@@ -122,36 +103,6 @@ def make_strategy(name="default"):
         >>> make_strategy("default").num_replicas_in_sync
         1
     """
-    import os
-
     if name not in STRATEGIES:
         raise ValueError(f"`name` must be one of {STRATEGIES}. Received: {name!r}")
-    if keras.backend.backend() != "tensorflow":
-        if name == "default":
-            return KerasDistribution()
-        if name == "tpu" and keras.backend.backend() != "jax":
-            raise ValueError("--strategy tpu needs the TensorFlow or JAX backend.")
-        if name == "multi-worker":
-            keras.distribution.initialize()
-        distribution = keras.distribution.DataParallel()
-        keras.distribution.set_distribution(distribution)
-        return KerasDistribution(distribution)
-    if name == "default":
-        return tf.distribute.get_strategy()
-    if name == "mirrored":
-        return tf.distribute.MirroredStrategy()
-    if name == "multi-worker":
-        if "TF_CONFIG" not in os.environ:
-            raise ValueError(
-                "The multi-worker strategy needs the TF_CONFIG environment "
-                "variable (the cluster and this worker's task); see "
-                "docs/distributed.md."
-            )
-        return tf.distribute.MultiWorkerMirroredStrategy()
-    try:
-        resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
-        tf.config.experimental_connect_to_cluster(resolver)
-        tf.tpu.experimental.initialize_tpu_system(resolver)
-    except (ValueError, RuntimeError, tf.errors.OpError) as error:
-        raise ValueError(f"No TPU could be reached ({error}).") from error
-    return tf.distribute.TPUStrategy(resolver)
+    return backend.current().make_strategy(name)

@@ -15,9 +15,11 @@ import os
 
 import keras
 
-from keras_simclr.models.encoder import scaling_layer
+from keras_simclr import backend
+from keras_simclr.choices import EXPORT_FORMATS
+from keras_simclr.simclr_model import SimCLRModel
 
-FORMATS = ("saved_model", "onnx", "litert", "keras_hub", "keras")
+FORMATS = EXPORT_FORMATS
 # Keras's names for the formats it writes itself.
 KERAS_FORMATS = {"saved_model": "tf_saved_model", "onnx": "onnx", "litert": "litert"}
 EXTRAS = {
@@ -28,20 +30,8 @@ EXTRAS = {
 
 
 def serving_encoder(model, projections=False):
-    """A functional model: images `(B, S, S, 3)` in `value_range` → h (and z).
-
-    On images of the trained side `S` the augmentation's inference mode is
-    its value scaling alone (the central square is the whole image), so
-    the served graph is `Rescaling` then the encoder: no crop op that a
-    converter (ONNX, LiteRT) would have to support.
-
-    Args:
-        model: a `SimCLRModel`.
-        projections: bool; also output z (`{"features", "projections"}`).
-
-    Returns:
-        A `keras.Model` whose input is uint8 when `value_range` is (0, 255),
-        float32 otherwise.
+    """`model.serving_encoder(projections)`: images → h (and z), the model
+    every format holds; see `SimCLRModel.serving_encoder`.
 
     Examples:
         >>> import numpy as np
@@ -53,20 +43,8 @@ def serving_encoder(model, projections=False):
         ...                  model.predict(images, verbose=0), atol=1e-5))
         True
     """
-    augmentation = model.augmentation
-    size = augmentation.image_size
-    value_range = tuple(augmentation.value_range)
-    dtype = "uint8" if value_range == (0, 255) else "float32"
-    images = keras.Input((size, size, 3), dtype=dtype, name="images")
-    views = scaling_layer(value_range)(keras.ops.cast(images, "float32"))
-    features = model.encoder(views, training=False)
-    outputs = features
-    if projections:
-        outputs = {
-            "features": features,
-            "projections": model.projection_head(features, training=False),
-        }
-    return keras.Model(images, outputs, name=f"{model.name}_serving_encoder")
+    _check_model(model)
+    return model.serving_encoder(projections)
 
 
 def export_encoder(model, path, format="saved_model", projections=False):
@@ -92,10 +70,7 @@ def export_encoder(model, path, format="saved_model", projections=False):
     """
     if format not in FORMATS:
         raise ValueError(f"`format` must be one of {FORMATS}. Received: {format!r}")
-    if not callable(getattr(model, "feature_extractor", None)):
-        raise ValueError(
-            f"export_encoder takes a SimCLRModel. Received: {type(model).__name__}"
-        )
+    _check_model(model)
     path = os.fspath(path)
     parent = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(parent):
@@ -108,12 +83,12 @@ def export_encoder(model, path, format="saved_model", projections=False):
 
         hub.SimCLRBackbone.from_simclr_model(model).save_to_preset(path)
         return path
-    encoder = serving_encoder(model, projections)
+    encoder = model.serving_encoder(projections)
     if format == "keras":
         encoder.save(path)
         return path
     if format == "onnx":
-        _require("tf2onnx" if keras.backend.backend() != "torch" else "onnx", format)
+        _require(backend.current().ONNX_CONVERTER, format)
     if format == "litert":
         _require("ai_edge_litert", format)
     # Keras's ONNX export traces a model that has been called once.
@@ -121,6 +96,13 @@ def export_encoder(model, path, format="saved_model", projections=False):
     encoder(keras.ops.zeros((1, size, size, 3), encoder.inputs[0].dtype))
     encoder.export(path, format=KERAS_FORMATS[format], verbose=False)
     return path
+
+
+def _check_model(model):
+    if not isinstance(model, SimCLRModel):
+        raise ValueError(
+            f"export_encoder takes a SimCLRModel. Received: {type(model).__name__}"
+        )
 
 
 def _require(module, format):

@@ -27,7 +27,7 @@ except ImportError as error:  # an optional extra
         "keras_simclr.hub needs keras-hub: pip install 'keras-simclr[keras-hub]'"
     ) from error
 
-from keras_simclr.models.encoder import GlobalPooledEncoder, scaling_layer
+from keras_simclr.models.encoder import GlobalPooledEncoder, serving_outputs
 
 
 def feature_map_model(encoder):
@@ -72,8 +72,7 @@ class SimCLRBackbone(keras_hub.models.Backbone):
             feature_model = keras.saving.deserialize_keras_object(feature_model)
         # === Functional model ===
         images = keras.Input((image_size, image_size, 3), name="images")
-        scaled = scaling_layer(value_range, name="scaling")(images)
-        outputs = feature_model(scaled, training=False)
+        outputs = serving_outputs(images, value_range, feature_model)
         if len(outputs.shape) == 2:  # h only: a 1 x 1 map whose mean is h
             outputs = keras.layers.Reshape((1, 1, outputs.shape[-1]))(outputs)
         super().__init__(inputs=images, outputs=outputs, **kwargs)

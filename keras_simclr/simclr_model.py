@@ -1,11 +1,13 @@
 """SimCLRModel: the task that composes encoder, head, augmentation and loss."""
 
+import warnings
+
 import keras
 from keras import ops
 
 from keras_simclr import backend
 from keras_simclr.datasets.pretraining import evaluation_data, prepare_fit
-from keras_simclr.distribute import is_multi_worker, num_replicas
+from keras_simclr.distribute import num_replicas
 from keras_simclr.layers import ProjectionHead, SimCLRAugmentation
 from keras_simclr.losses import NTXent, check_temperature
 from keras_simclr.losses.nt_xent import (
@@ -16,7 +18,7 @@ from keras_simclr.losses.probe import check_probe_classes, online_probe_loss
 from keras_simclr.models.encoder import (
     fixed_image_size,
     pooled_encoder,
-    scaled_encoder,
+    serving_encoder,
 )
 from keras_simclr.optimizers import LARS
 
@@ -167,8 +169,13 @@ class SimCLRModel(keras.Model):
         once, after training. `validation_data` goes through the same
         adaptation.
         """
-        backend.refuse_distributed_torch()
-        check = None if backend.is_tensorflow() else self.augmentation.check_values
+        backend.current().check_can_train()
+        # A step that cannot raise at run time has its checks in tf.data.
+        check = (
+            None
+            if backend.current().CHECKS_RUN_IN_STEP
+            else self.augmentation.check_values
+        )
         data = prepare_fit(x, y, batch_size, kwargs, check_values=check)
         # The data shuffles itself: `shuffle=False` keeps Keras from warning
         # that it cannot shuffle a dataset.
@@ -282,12 +289,7 @@ class SimCLRModel(keras.Model):
         return total
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
-        logs = self.get_metrics_result()
-        if backend.is_tensorflow() and is_multi_worker():
-            # Keras 3 reduces multi-worker logs with `reduce("MEAN", axis=0)`,
-            # which needs a batch axis: give each scalar one.
-            logs = {name: ops.reshape(value, (1,)) for name, value in logs.items()}
-        return logs
+        return backend.current().step_logs(self.get_metrics_result())
 
     def save(self, filepath, *args, **kwargs):
         """`keras.Model.save` to a `.keras` file (the only format that reloads)."""
@@ -298,21 +300,37 @@ class SimCLRModel(keras.Model):
             )
         return super().save(filepath, *args, **kwargs)
 
-    def feature_extractor(self):
-        """Images (in `value_range`) → h for evaluation: the model itself."""
-        return self
-
-    def export_encoder(self):
+    def serving_encoder(self, projections=False):
         """A functional images → h model that carries its own input scaling.
 
-        Its first layer is the augmentation in inference mode: images of any
-        size in `value_range` (uint8 0–255 by default) are centre-cropped,
-        resized to `image_size` and scaled to [0, 1], then encoded. Save it
-        with `.save("encoder.keras")` to serve h without keras-simclr's
-        training parts. (`model.encoder` alone expects [0, 1] inputs of
-        side `image_size`.)
+        Images `(B, S, S, 3)` of the trained side `S` in `value_range`
+        (uint8 0–255 by default) are scaled to [0, 1] and encoded: the same
+        model every export format holds (`ks.export.export_encoder` writes
+        it to files). Save it with `.save("encoder.keras")` to serve h
+        without keras-simclr's training parts. (`model.encoder` alone
+        expects [0, 1] inputs.)
+
+        Args:
+            projections: bool; also output z (`{"features", "projections"}`).
         """
-        return scaled_encoder(self.augmentation, self.encoder, f"{self.name}_encoder")
+        return serving_encoder(
+            self.encoder,
+            self.augmentation.image_size,
+            self.augmentation.value_range,
+            self.projection_head if projections else None,
+            name=f"{self.name}_serving_encoder",
+        )
+
+    def export_encoder(self):
+        """Deprecated: `serving_encoder()` (a model); `ks.export.export_encoder`
+        writes files."""
+        warnings.warn(
+            "SimCLRModel.export_encoder() is renamed serving_encoder(): it returns "
+            "a model. ks.export.export_encoder(model, path, format) writes files.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.serving_encoder()
 
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
         # Keras all-reduces a first data batch to build a model under a

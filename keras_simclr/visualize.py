@@ -177,3 +177,31 @@ def neighbours_grid(queries, neighbours, similarities, path, padding=4, bar=6):
             )
     write_png(grid, path)
     return grid
+
+
+def photo_tiles(paths, size):
+    """Centre crops of the photos at `paths`, uint8 `(N, size, size, 3)`, in
+    the order of `paths`; each file is read once however often it appears.
+
+    Args:
+        paths: image file paths (repeats allowed).
+        size: int, the tiles' side.
+
+    Examples:
+        >>> import os, tempfile, numpy as np, tensorflow as tf
+        >>> path = os.path.join(tempfile.mkdtemp(), "a.png")
+        >>> tf.io.write_file(path, tf.io.encode_png(np.zeros((20, 30, 3), "uint8")))
+        >>> photo_tiles([path, path], 8).shape
+        (2, 8, 8, 3)
+    """
+    import os
+
+    from keras_simclr import datasets
+
+    unique = list(dict.fromkeys(paths))
+    images = datasets.image_files(unique, size, 64, mode="evaluate", on_error="raise")
+    crops = np.concatenate([batch.numpy() for batch in images])
+    row = {
+        os.path.realpath(path): index for index, path in enumerate(images.file_paths)
+    }
+    return crops[[row[os.path.realpath(path)] for path in paths]]

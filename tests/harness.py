@@ -1,16 +1,26 @@
-"""Shared round-trip checks, modelled on Keras's own test harness.
+"""What the tests share (no test module imports another), modelled on
+Keras's own test harness.
 
-`assert_config_round_trip` for anything with a config, and
-`assert_saved_model_round_trip` for anything that computes: save to `.keras`,
-load, compare outputs. tests/test_public_classes.py runs both over every
-public class; other tests call them for their own cases.
+- Round trips: `assert_config_round_trip` for anything with a config, and
+  `assert_saved_model_round_trip` for anything that computes (save to
+  `.keras`, load, compare outputs). tests/test_public_classes.py runs both
+  over every public class; other tests call them for their own cases.
+- Tiny models and data: `tiny_images`, `tiny_model`, `fixed_augmentation`.
+- The NT-Xent oracle: `algorithm_1_numpy`, the paper's Algorithm 1 in numpy.
+- Files and steps: `write` (an image file), `bad_folder` (good and bad
+  photos), `StepsPerEpoch` (batches each epoch trains on), `python_blocks`
+  (the README's Python).
 """
 
 import os
+import re
 import tempfile
 
 import keras
 import numpy as np
+import tensorflow as tf
+
+import keras_simclr as ks
 
 
 def assert_config_round_trip(obj):
@@ -49,3 +59,140 @@ def wrap_layer(layer, input_shape):
     """A functional model around one layer, so that it can be saved."""
     inputs = keras.Input(input_shape)
     return keras.Model(inputs, layer(inputs))
+
+
+def tiny_images(count=16, size=16, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, (count, size, size, 3), dtype="uint8")
+
+
+def tiny_model(
+    size=16, probe_classes=None, synchronized=False, augmentation=None, seed=0
+):
+    """ResNet-18 x1/16 with the CIFAR recipe (`ks.recipes`), 16-d projections."""
+    model = ks.recipes.simclr_model(
+        18,
+        0.0625,
+        size,
+        temperature=0.5,
+        projection_dim=16,
+        probe_classes=probe_classes,
+        synchronized_batch_norm=synchronized,
+        seed=seed,
+    )
+    if augmentation is None:
+        return model
+    return ks.SimCLRModel(
+        model.encoder,
+        model.projection_head,
+        augmentation,
+        temperature=0.5,
+        probe_classes=probe_classes,
+    )
+
+
+def fixed_augmentation(size=16):
+    """No randomness: both views are the whole image (for exact comparisons)."""
+    return ks.layers.SimCLRAugmentation(
+        size,
+        crop_area=(1.0, 1.0),
+        aspect_ratio=(1.0, 1.0),
+        flip=False,
+        jitter_rate=0.0,
+        grayscale_rate=0.0,
+        blur_rate=0.0,
+    )
+
+
+def algorithm_1_numpy(a, b, temperature):
+    """A literal transcription of Algorithm 1 of Chen et al. (2020), in float64."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    n = len(a)
+    z = np.empty((2 * n, a.shape[1]))
+    z[0::2], z[1::2] = a, b  # z_{2k-1} = view a of k, z_{2k} = view b of k
+    s = np.array(
+        [[zi @ zj / (np.linalg.norm(zi) * np.linalg.norm(zj)) for zj in z] for zi in z]
+    )
+
+    def ell(i, j):
+        denominator = sum(np.exp(s[i, k] / temperature) for k in range(2 * n) if k != i)
+        return -np.log(np.exp(s[i, j] / temperature) / denominator)
+
+    per_pair = np.array(
+        [(ell(2 * k, 2 * k + 1) + ell(2 * k + 1, 2 * k)) / 2 for k in range(n)]
+    )
+    return per_pair.mean(), per_pair
+
+
+def write(path, image):
+    if str(path).endswith(".png"):
+        tf.io.write_file(str(path), tf.io.encode_png(image))
+    else:
+        tf.io.write_file(str(path), tf.io.encode_jpeg(image, quality=95))
+    return str(path)
+
+
+class StepsPerEpoch(keras.callbacks.Callback):
+    """Counts the batches each epoch trains on."""
+
+    def __init__(self):
+        super().__init__()
+        self.counts = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.counts.append(0)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.counts[-1] += 1
+
+
+def bad_folder(root):
+    """One of each file a real photo folder holds, good and bad.
+
+    Returns `(good, bad)`: the sorted names of each kind.
+    """
+    import io
+
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    photo = rng.integers(0, 256, (120, 90, 3), "uint8")
+    good = {
+        "photo.jpg": photo,
+        "gray.png": photo[..., :1],
+        "alpha.png": np.concatenate([photo, photo[..., :1]], axis=-1),
+        "tiny.png": photo[:3, :2],  # smaller than the view
+        "large.jpg": rng.integers(0, 256, (1600, 2400, 3), "uint8"),
+    }
+    os.makedirs(root, exist_ok=True)
+    for name, image in good.items():
+        write(os.path.join(root, name), image)
+    tf.io.write_file(
+        os.path.join(root, "deep.png"),
+        tf.io.encode_png(photo.astype("uint16") * 257),  # 16-bit PNG
+    )
+    buffer = io.BytesIO()
+    Image.fromarray(photo).convert("CMYK").save(buffer, "JPEG")
+    with open(os.path.join(root, "cmyk.jpg"), "wb") as file:
+        file.write(buffer.getvalue())
+    jpeg = tf.io.encode_jpeg(photo).numpy()
+    bad = {
+        "empty.jpg": b"",
+        "truncated.jpg": jpeg[: len(jpeg) // 2],
+        "not_an_image.jpg": b"<html>this is a web page</html>",
+    }
+    for name, data in bad.items():
+        with open(os.path.join(root, name), "wb") as file:
+            file.write(data)
+    return sorted(good) + ["cmyk.jpg", "deep.png"], sorted(bad)
+
+
+README = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md"
+)
+
+
+def python_blocks():
+    """The README's ```python blocks, in order."""
+    with open(README) as readme:
+        return re.findall(r"```python\n(.*?)```", readme.read(), flags=re.DOTALL)

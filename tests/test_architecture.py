@@ -11,11 +11,20 @@ PACKAGE = os.path.join(os.path.dirname(os.path.dirname(__file__)), "keras_simclr
 
 # Lower layers never import higher ones (issue #13's graph).
 LEVELS = [
-    {"backend", "datasets", "distribute", "layers", "losses", "optimizers", "saving"},
+    {
+        "backend",
+        "choices",
+        "datasets",
+        "distribute",
+        "layers",
+        "losses",
+        "optimizers",
+        "saving",
+    },
     {"models", "callbacks"},
     {"simclr_model"},
     {"evaluation", "export", "hub", "recipes"},
-    {"visualize"},
+    {"visualize", "workflow"},
     {"cli"},
 ]
 
@@ -122,3 +131,48 @@ def test_import_leaves_the_tensorflow_log_level_alone():
         return printed.stdout.strip()
 
     assert level_after("keras_simclr") == level_after("keras, tensorflow")
+
+
+def _branches_on_the_backend(tree):
+    """Lines that ask which Keras backend runs: `keras.backend.backend()`,
+    `backend.name()`, `is_tensorflow()` or a backend module's `NAME`."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            function = ast.unparse(node.func)
+            if function in (
+                "keras.backend.backend",
+                "backend.name",
+                "backend.is_tensorflow",
+                "is_tensorflow",
+            ):
+                yield node.lineno, function
+        if isinstance(node, ast.Attribute) and node.attr == "NAME":
+            yield node.lineno, ast.unparse(node)
+
+
+def test_backend_branches_live_in_the_backend_package():
+    # Issue #32: one home per backend. Elsewhere the code asks the active
+    # backend's module (`backend.current()`) for what differs; the one
+    # allowed use of the name elsewhere is to print it.
+    printed_only = {"keras_simclr.workflow"}
+    offenders = [
+        f"{name}:{line} {what}"
+        for name, tree in ALL.items()
+        if not name.startswith("keras_simclr.backend")
+        for line, what in _branches_on_the_backend(tree)
+        if not (name in printed_only and what == "backend.name")
+    ]
+    assert not offenders, offenders
+
+
+def test_every_backend_module_offers_the_same_names():
+    import importlib
+
+    from keras_simclr import backend
+
+    for name in ("tensorflow", "jax", "torch"):
+        module = importlib.import_module(f"keras_simclr.backend.{name}")
+        missing = [item for item in backend.INTERFACE if not hasattr(module, item)]
+        assert not missing, f"backend/{name}.py lacks {missing}"
+        assert module.NAME == name
+    assert backend.current().NAME == backend.name()

@@ -4,9 +4,10 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from model_helpers import fixed_augmentation
+from harness import fixed_augmentation
 
 import keras_simclr as ks
+from keras_simclr.evaluation.fine_tune import fine_tuning_layers
 
 
 def random_images(batch=16, height=32, width=32, channels=3, seed=0):
@@ -257,3 +258,52 @@ def test_augmentation_grid_writes_a_png(tmp_path):
     decoded = tf.io.decode_png(tf.io.read_file(str(path))).numpy()
     np.testing.assert_array_equal(decoded, grid)
     assert grid.shape == (3 * 34 + 2, 3 * 34 + 2, 3)
+
+
+@keras.saving.register_keras_serializable(package="keras_simclr_tests")
+class Solarize(keras.layers.Layer):
+    """A new appearance augmentation, as a contributor would add one: pixels
+    above `threshold` are inverted (SimCLRv2 / BYOL's solarize, rate 1)."""
+
+    def __init__(self, threshold=0.5, **kwargs):
+        super().__init__(**kwargs)
+        self.threshold = threshold
+
+    def call(self, views, training=True):
+        if not training:
+            return views
+        return keras.ops.where(views > self.threshold, 1.0 - views, views)
+
+    def get_config(self):
+        return {**super().get_config(), "threshold": self.threshold}
+
+
+def test_the_appearance_is_an_ordered_list_of_layers():
+    # Issue #32: a new augmentation is one layer and one entry; [] turns the
+    # appearance off as a whole (what fine-tuning does).
+    images = np.random.default_rng(0).integers(0, 256, (4, 16, 16, 3), "uint8")
+    plain = ks.layers.SimCLRAugmentation(16, appearance_layers=[], seed=1)
+    solarized = ks.layers.SimCLRAugmentation(
+        16, appearance_layers=[Solarize(0.5)], seed=1
+    )
+    views = np.asarray(plain.appearance(images, training=True))
+    np.testing.assert_allclose(
+        solarized.appearance(images, training=True),
+        np.where(views > 0.5, 1 - views, views),
+        atol=1e-6,
+    )
+    default = ks.layers.SimCLRAugmentation(16)
+    assert [layer.name for layer in default.appearance_layers] == [
+        "color_distortion",
+        "blur",
+    ]
+    restored = keras.saving.deserialize_keras_object(
+        keras.saving.serialize_keras_object(solarized)
+    )
+    assert [type(layer) for layer in restored.appearance_layers] == [Solarize]
+    assert "appearance_layers" not in default.get_config()  # older files' form
+    with pytest.raises(TypeError, match="Keras layers"):
+        ks.layers.SimCLRAugmentation(16, appearance_layers=[lambda x: x])
+    model = ks.recipes.simclr_model(18, 0.0625, image_size=16, projection_dim=8)
+    preprocessing, _, _ = fine_tuning_layers(model)
+    assert preprocessing.appearance_layers == []

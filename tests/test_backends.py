@@ -18,8 +18,7 @@ import sys
 import keras
 import numpy as np
 import pytest
-from model_helpers import fixed_augmentation, tiny_images, tiny_model
-from test_nt_xent import algorithm_1_numpy
+from harness import algorithm_1_numpy, fixed_augmentation, tiny_images, tiny_model
 
 WORKER = os.path.join(os.path.dirname(__file__), "workers", "backend_step.py")
 sys.path.insert(0, os.path.dirname(WORKER))
@@ -137,7 +136,7 @@ def run_on(backend, code, tmp_path, **variables):
 
 
 def test_readme_quick_start_runs_on_jax(tmp_path):
-    from test_readme import python_blocks
+    from harness import python_blocks
 
     printed = run_on("jax", python_blocks()[0], tmp_path)
     assert re.search(r"linear probe: [\d.]+%, kNN: [\d.]+%", printed), printed
@@ -145,7 +144,7 @@ def test_readme_quick_start_runs_on_jax(tmp_path):
 
 
 def test_command_line_pretrains_and_embeds_a_photo_folder_on_jax(tmp_path):
-    from test_image_files import bad_folder
+    from harness import bad_folder
 
     good, bad = bad_folder(tmp_path / "photos" / "animals")
     bad_folder(tmp_path / "photos" / "plants")

@@ -75,7 +75,7 @@ def test_bad_values_found_after_parsing_are_one_line_errors(tmp_path, capsys):
         ["pretrain", "--output", str(tmp_path / "model.h5"), *TINY]
     )
     too_big = [*TINY[:4], "--batch-size", "4096", "--output", str(tmp_path / "m.keras")]
-    assert "fewer than the batch size" in error_of(["pretrain", *too_big])
+    assert "at least one full batch" in error_of(["pretrain", *too_big])
     assert "no model file" in error_of(["probe", str(tmp_path / "missing.keras")])
     corrupt = tmp_path / "corrupt.keras"
     corrupt.write_bytes(b"PK\x03\x04 truncated")
@@ -84,6 +84,9 @@ def test_bad_values_found_after_parsing_are_one_line_errors(tmp_path, capsys):
 
 def test_parser_choices_match_the_library():
     assert cli.STRATEGIES == ks.distribute.STRATEGIES
+    export_parser = cli.build_parser()._subparsers._group_actions[0].choices["export"]
+    (format_action,) = [a for a in export_parser._actions if a.dest == "format"]
+    assert tuple(format_action.choices) == ks.export.FORMATS
 
 
 def run_cli(arguments, **kwargs):
@@ -140,7 +143,7 @@ def test_pretrain_probe_and_embed_on_a_photo_folder_with_bad_files(
     tmp_path, capsys, caplog
 ):
     import numpy as np
-    from test_image_files import bad_folder
+    from harness import bad_folder
 
     folder = tmp_path / "photos"
     good, bad = bad_folder(folder / "animals")
@@ -166,7 +169,7 @@ def test_pretrain_probe_and_embed_on_a_photo_folder_with_bad_files(
 
 
 def test_make_tfrecords_writes_the_shards(tmp_path, capsys):
-    from test_image_files import bad_folder
+    from harness import bad_folder
 
     bad_folder(tmp_path / "photos" / "one")
     command = ["make-tfrecords", str(tmp_path / "photos"), str(tmp_path / "out")]

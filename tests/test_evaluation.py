@@ -2,7 +2,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from model_helpers import tiny_images, tiny_model
+from harness import tiny_images, tiny_model
 
 import keras_simclr as ks
 

@@ -196,3 +196,47 @@ def test_nearest_neighbours_matches_a_full_sort_in_chunks():
     np.testing.assert_allclose(
         similarities, np.take_along_axis(scores, expected, 1), atol=1e-6
     )
+
+
+def test_nearest_neighbours_leaves_out_each_querys_own_row():
+    # The `neighbours` command's self-exclusion, in the library (issue #32).
+    rng = np.random.default_rng(1)
+    database = rng.normal(size=(300, 8)).astype("float32")
+    own = np.array([5, 299, -1, 64])  # -1: a query from outside the database
+    queries = database[np.maximum(own, 0)] + np.array([0, 0, 1, 0])[:, None]
+    indices, similarities = ks.evaluation.nearest_neighbours(
+        database, queries, k=4, chunk_size=64, exclude=own
+    )
+    unit = database / np.linalg.norm(database, axis=1, keepdims=True)
+    scores = (queries / np.linalg.norm(queries, axis=1, keepdims=True)) @ unit.T
+    for row, excluded in enumerate(own):
+        if excluded >= 0:
+            scores[row, excluded] = -np.inf
+    expected = np.argsort(-scores, axis=1)[:, :4]
+    np.testing.assert_array_equal(indices, expected)
+    assert not any(own[row] in indices[row] for row in range(4) if own[row] >= 0)
+    np.testing.assert_allclose(
+        similarities, np.take_along_axis(scores, expected, 1), atol=1e-6
+    )
+    with pytest.raises(ValueError, match="one per query"):
+        ks.evaluation.nearest_neighbours(database, queries, exclude=[1, 2])
+    with pytest.raises(ValueError, match="`k` must be an int in 1..299"):
+        ks.evaluation.nearest_neighbours(database, queries, k=300, exclude=own)
+
+
+def test_one_serving_encoder_for_the_model_export_and_keras_hub():
+    model = ks.recipes.simclr_model(18, 0.0625, image_size=16, projection_dim=8)
+    images = np.random.default_rng(0).integers(0, 256, (3, 16, 16, 3), "uint8")
+    served = model.serving_encoder()
+    np.testing.assert_allclose(
+        served.predict(images, verbose=0), model.predict(images, verbose=0), atol=1e-5
+    )
+    both = ks.export.serving_encoder(model, projections=True)
+    assert set(both.output) == {"features", "projections"}
+    with pytest.warns(DeprecationWarning, match="serving_encoder"):
+        renamed = model.export_encoder()
+    assert [layer.name for layer in renamed.layers] == [
+        layer.name for layer in served.layers
+    ]
+    with pytest.raises(ValueError, match="takes a SimCLRModel"):
+        ks.export.export_encoder(model.encoder, "x.keras", format="keras")

@@ -6,7 +6,7 @@ import os
 
 import numpy as np
 import pytest
-from test_image_files import StepsPerEpoch, write
+from harness import StepsPerEpoch, write
 
 import keras_simclr as ks
 from keras_simclr import cli, datasets

@@ -9,9 +9,9 @@ number of examples runs by default; `-m slow` runs many more.
 import numpy as np
 import pytest
 import tensorflow as tf
+from harness import tiny_model
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from model_helpers import tiny_model
 
 import keras_simclr as ks
 

@@ -1,13 +1,12 @@
 """The full-resolution input pipeline: crop geometry, order, bad files, shards."""
 
-import io
 import logging
 import os
 
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from harness import StepsPerEpoch, bad_folder, write
 
 import keras_simclr as ks
 from keras_simclr import datasets
@@ -23,14 +22,6 @@ def position_image(scale=1):
     green = np.round(y * 255 / (HEIGHT - 1))
     blue = np.full_like(x, 128)
     return np.clip(np.stack([red, green, blue], axis=-1), 0, 255).astype("uint8")
-
-
-def write(path, image):
-    if str(path).endswith(".png"):
-        tf.io.write_file(str(path), tf.io.encode_png(image))
-    else:
-        tf.io.write_file(str(path), tf.io.encode_jpeg(image, quality=95))
-    return str(path)
 
 
 def window_of(view):
@@ -114,56 +105,6 @@ def test_same_seed_same_pairs(tmp_path):
     np.testing.assert_array_equal(a[0], b[0])
     np.testing.assert_array_equal(a[1], b[1])
     assert not np.array_equal(a[0], first_batch(2)[0])
-
-
-class StepsPerEpoch(keras.callbacks.Callback):
-    """Counts the batches each epoch trains on."""
-
-    def __init__(self):
-        super().__init__()
-        self.counts = []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.counts.append(0)
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.counts[-1] += 1
-
-
-def bad_folder(root):
-    """One of each file a real photo folder holds, good and bad."""
-    from PIL import Image
-
-    rng = np.random.default_rng(0)
-    photo = rng.integers(0, 256, (120, 90, 3), "uint8")
-    good = {
-        "photo.jpg": photo,
-        "gray.png": photo[..., :1],
-        "alpha.png": np.concatenate([photo, photo[..., :1]], axis=-1),
-        "tiny.png": photo[:3, :2],  # smaller than the view
-        "large.jpg": rng.integers(0, 256, (1600, 2400, 3), "uint8"),
-    }
-    os.makedirs(root, exist_ok=True)
-    for name, image in good.items():
-        write(os.path.join(root, name), image)
-    tf.io.write_file(
-        os.path.join(root, "deep.png"),
-        tf.io.encode_png(photo.astype("uint16") * 257),  # 16-bit PNG
-    )
-    buffer = io.BytesIO()
-    Image.fromarray(photo).convert("CMYK").save(buffer, "JPEG")
-    with open(os.path.join(root, "cmyk.jpg"), "wb") as file:
-        file.write(buffer.getvalue())
-    jpeg = tf.io.encode_jpeg(photo).numpy()
-    bad = {
-        "empty.jpg": b"",
-        "truncated.jpg": jpeg[: len(jpeg) // 2],
-        "not_an_image.jpg": b"<html>this is a web page</html>",
-    }
-    for name, data in bad.items():
-        with open(os.path.join(root, name), "wb") as file:
-            file.write(data)
-    return sorted(good) + ["cmyk.jpg", "deep.png"], sorted(bad)
 
 
 def test_bad_files_are_skipped_and_reported_by_name(tmp_path):
@@ -339,3 +280,24 @@ def test_views_of_a_huge_image_are_read_straight_from_it(monkeypatch):
     crop = tf.image.resize(image[10:70, 20:70], (24, 24), antialias=True).numpy()
     assert np.abs(views[1] - crop)[2:-2, 2:-2].max() <= 0.5 + 1e-3
     assert not np.array_equal(views[1], views[0])
+
+
+def test_every_reader_takes_the_same_options_and_refuses_others(tmp_path):
+    # Issue #32: one reader surface. The pixel limit applies to records too.
+    small = position_image()[:40, :50]
+    write(tmp_path / "small.png", small)
+    write(tmp_path / "large.png", np.zeros((200, 300, 3), "uint8"))
+    shards = datasets.write_tfrecords(tmp_path, tmp_path / "records", shards=1)
+    for read in (
+        lambda **options: datasets.image_files(tmp_path, 16, 2, "evaluate", **options),
+        lambda **options: datasets.tfrecord_images(
+            shards, 16, 2, "evaluate", label_key=None, **options
+        ),
+    ):
+        with pytest.raises(TypeError, match="max_pixels"):
+            read(max_pixel=10)
+        limited = read(max_pixels=10_000, shuffle_buffer=4, on_error="skip")
+        assert sum(len(batch) for batch in limited) == 1
+        assert len(limited.skipped_files()) == 1
+    with pytest.raises(ValueError, match="shuffle_buffer"):
+        datasets.image_files(tmp_path, 16, shuffle_buffer=0)

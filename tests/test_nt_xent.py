@@ -4,28 +4,9 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from harness import algorithm_1_numpy
 
 import keras_simclr as ks
-
-
-def algorithm_1_numpy(a, b, temperature):
-    """A literal transcription of Algorithm 1 of Chen et al. (2020), in float64."""
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    n = len(a)
-    z = np.empty((2 * n, a.shape[1]))
-    z[0::2], z[1::2] = a, b  # z_{2k-1} = view a of k, z_{2k} = view b of k
-    s = np.array(
-        [[zi @ zj / (np.linalg.norm(zi) * np.linalg.norm(zj)) for zj in z] for zi in z]
-    )
-
-    def ell(i, j):
-        denominator = sum(np.exp(s[i, k] / temperature) for k in range(2 * n) if k != i)
-        return -np.log(np.exp(s[i, j] / temperature) / denominator)
-
-    per_pair = np.array(
-        [(ell(2 * k, 2 * k + 1) + ell(2 * k + 1, 2 * k)) / 2 for k in range(n)]
-    )
-    return per_pair.mean(), per_pair
 
 
 @pytest.mark.parametrize(

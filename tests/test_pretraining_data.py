@@ -5,7 +5,7 @@ import logging
 import numpy as np
 import pytest
 import tensorflow as tf
-from test_image_files import StepsPerEpoch, write
+from harness import StepsPerEpoch, write
 
 import keras_simclr as ks
 from keras_simclr import datasets
@@ -116,3 +116,41 @@ def test_inputs_fit_cannot_take_are_refused_before_training(data, message):
         return
     with pytest.raises((ValueError, TypeError), match=message):
         datasets.pretraining_data(data)
+
+
+def test_one_road_rebatches_a_reader_and_plans_its_steps(photos):
+    # Issue #32: a reader built at another batch size is re-batched by the
+    # adapter, its facts say so, and the schedule's steps come from its files.
+    reader = datasets.image_files(photos, 16, batch_size=3, seed=0)
+    data = datasets.pretraining_data(reader, batch_size=4)
+    assert data.info.batch_size == 4 and data.info.num_items == 10
+    assert data.planned_steps_per_epoch == 10 // 4
+    assert data.steps_per_epoch is None  # an epoch is one pass of the reader
+    sizes = {int(inputs["views_a"].shape[0]) for inputs in data.dataset}
+    assert sizes == {4}
+    assert datasets.pretraining_data(data) is data
+    splits = datasets.Splits(reader, None, None, 0, 16)
+    again, steps = datasets.pretraining_batches(splits, batch_size=4)
+    assert steps == 2 and again.info.batch_size == 4
+
+
+def test_fit_takes_the_adapters_result_unchanged_and_again(photos):
+    images = np.random.default_rng(0).integers(0, 256, (12, 16, 16, 3), "uint8")
+    data = datasets.pretraining_data(images, batch_size=4, seed=0)
+    spec = data.dataset.element_spec
+    trained = model()
+    for _ in range(2):  # the caller's PretrainingData is not changed by fit
+        history = trained.fit(data, epochs=1, verbose=0)
+        assert len(history.history["loss"]) == 1
+    assert data.dataset.element_spec == spec
+    with pytest.raises(ValueError, match="set by the PretrainingData"):
+        trained.fit(data, steps_per_epoch=2, verbose=0)
+
+
+def test_no_full_batch_is_refused_in_one_sentence(photos):
+    images = np.zeros((3, 16, 16, 3), "uint8")
+    reader = datasets.image_files(photos, 16, batch_size=32)
+    empty = tf.data.Dataset.from_tensor_slices(images).batch(4, drop_remainder=True)
+    for data, batch_size in ((images, 4), (reader, None), (empty, None)):
+        with pytest.raises(ValueError, match="needs at least one full batch"):
+            datasets.pretraining_data(data, batch_size=batch_size)

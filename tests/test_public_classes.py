@@ -8,9 +8,10 @@ import pytest
 from harness import (
     assert_config_round_trip,
     assert_saved_model_round_trip,
+    tiny_images,
+    tiny_model,
     wrap_layer,
 )
-from model_helpers import tiny_images, tiny_model
 
 import keras_simclr as ks
 

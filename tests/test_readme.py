@@ -3,14 +3,11 @@
 import os
 import re
 
+from harness import python_blocks
+
 README = os.path.join(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md"
 )
-
-
-def python_blocks():
-    with open(README) as readme:
-        return re.findall(r"```python\n(.*?)```", readme.read(), flags=re.DOTALL)
 
 
 def test_readme_quick_start_runs(tmp_path, monkeypatch, capsys):

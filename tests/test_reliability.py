@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from model_helpers import tiny_images, tiny_model
+from harness import tiny_images, tiny_model
 
 import keras_simclr as ks
 
@@ -152,7 +152,7 @@ def test_a_partial_last_batch_is_left_out_not_a_crash(caplog, two_replica_strate
         mirrored.compile(optimizer=ks.optimizers.LARS(0.1))
     history = mirrored.fit(tiny_images(9), batch_size=4, epochs=1, verbose=0)
     assert np.isfinite(history.history["loss"]).all()
-    with pytest.raises(ValueError, match="fewer than one batch"):
+    with pytest.raises(ValueError, match="at least one full batch"):
         model.fit(tiny_images(5), batch_size=8, verbose=0)
 
 
@@ -269,7 +269,7 @@ def test_data_mistakes_are_named():
     with pytest.raises(ValueError, match="dtype"):
         ks.linear_probe(model, (images, np.array(["cat", "dog"] * 4)))
     encoder = ks.models.ResNetBackbone(18, 0.0625, cifar_stem=True)
-    with pytest.warns(UserWarning, match="export_encoder"):
+    with pytest.warns(UserWarning, match="serving_encoder"):
         ks.knn_accuracy(
             encoder, (images, np.arange(8) % 2), (images, np.arange(8) % 2), k=2
         )

@@ -13,8 +13,10 @@ FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures")
 
 # 0.1.0: before the one-way architecture; 0.2.0: the last release whose
 # SimCLRModel had its own train_step, TensorFlow only (written by the 0.2.0
-# tree, commit 417aba6, with tests/fixtures/make_fixtures.py).
-VERSIONS = ["0.1.0", "0.2.0"]
+# tree, commit 417aba6, with tests/fixtures/make_fixtures.py); 0.3.0: before
+# the augmentation's appearance became a list of layers (the 0.3.0 tree,
+# commit de90fc9, same script).
+VERSIONS = ["0.1.0", "0.2.0", "0.3.0"]
 
 
 @pytest.fixture(scope="module", params=VERSIONS)

@@ -6,15 +6,18 @@ keras-simclr probe simclr.keras --dataset digits
 keras-simclr embed simclr.keras --dataset PHOTOS/ --output features.npz
 keras-simclr make-tfrecords PHOTOS/ records/ --shards 64
 keras-simclr show-augmentations --output views.png
+
+Each command parses its arguments and calls the library: `pretrain` is
+`keras_simclr.workflow.pretrain`.
 """
 
 import argparse
 import os
 import sys
 
-# Literal copies (checked by tests/test_cli.py): parsing must not import TF.
-STRATEGIES = ("default", "mirrored", "multi-worker", "tpu")
-PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+# Parsing must not import TensorFlow: the choices come from a module that
+# loads nothing.
+from keras_simclr.choices import EXPORT_FORMATS, PRECISIONS, STRATEGIES
 
 
 def _positive(kind):
@@ -96,7 +99,7 @@ def build_parser():
     export.add_argument(
         "--format",
         required=True,
-        choices=("saved_model", "onnx", "litert", "keras_hub", "keras"),
+        choices=EXPORT_FORMATS,
     )
     export.add_argument("--output", required=True, help="file or folder to write")
     export.add_argument(

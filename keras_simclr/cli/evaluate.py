@@ -10,13 +10,6 @@ def report(rows):
         print(f"{label:<24} | {scores.linear:>12.1%} | {scores.knn:>6.1%}")
 
 
-def probe_scores(model, splits):
-    from keras_simclr.evaluation import evaluate_representation
-
-    k = min(200, 20 * splits.num_classes)
-    return evaluate_representation(model, splits.train, splits.validation, k=k)
-
-
 def load_model(path):
     import keras
 
@@ -32,7 +25,7 @@ def load_model(path):
             f"{path!r} is not a readable keras-simclr model ({type(error).__name__}: "
             f"{first_line})."
         ) from None
-    if not callable(getattr(model, "feature_extractor", None)):
+    if not isinstance(model, keras_simclr.SimCLRModel):
         raise ValueError(f"{path!r} holds a {type(model).__name__}, not a SimCLRModel.")
     return model
 
@@ -45,6 +38,8 @@ def probe(args):
     splits = datasets.load(args.dataset, size, seed=args.seed)
     if splits.train is None:
         raise ValueError("the probe needs labelled data (class sub-folders).")
+    from keras_simclr.workflow import probe_scores
+
     report([(os.path.basename(args.model), probe_scores(model, splits))])
     return 0
 

@@ -56,29 +56,20 @@ def neighbours(args):
     query_features = np.stack(
         [features[q] if isinstance(q, (int, np.integer)) else q for q in queries]
     )
-    in_database = [isinstance(q, (int, np.integer)) for q in queries]
-    # A query from the database finds itself first: ask for one more, drop it.
-    indices, similarities = nearest_neighbours(features, query_features, k + 1)
-    rows_index, rows_similarity, query_paths = [], [], []
-    for row, query in enumerate(queries):
-        keep = [
-            column
-            for column in range(k + 1)
-            if not (in_database[row] and indices[row, column] == query)
-        ][:k]
-        rows_index.append(indices[row, keep])
-        rows_similarity.append(similarities[row, keep])
-        query_paths.append(paths[query] if in_database[row] else args.query)
-    tiles = _tiles(
-        [*query_paths, *[paths[i] for r in rows_index for i in r]], args.tile
+    # A query taken from the database must not find itself.
+    own_rows = [int(q) if isinstance(q, (int, np.integer)) else -1 for q in queries]
+    indices, similarities = nearest_neighbours(
+        features, query_features, k, exclude=own_rows
+    )
+    query_paths = [paths[q] if q >= 0 else args.query for q in own_rows]
+    tiles = visualize.photo_tiles(
+        [*query_paths, *[paths[i] for i in indices.reshape(-1)]], args.tile
     )
     query_tiles = tiles[: len(queries)]
     neighbour_tiles = tiles[len(queries) :].reshape(len(queries), k, *tiles.shape[1:])
-    visualize.neighbours_grid(
-        query_tiles, neighbour_tiles, np.array(rows_similarity), args.output
-    )
+    visualize.neighbours_grid(query_tiles, neighbour_tiles, similarities, args.output)
     for query_path, row_index, row_similarity in zip(
-        query_paths, rows_index, rows_similarity
+        query_paths, indices, similarities
     ):
         print(f"{query_path}:")
         for index, similarity in zip(row_index, row_similarity):
@@ -109,19 +100,3 @@ def _query_row(args, paths, features):
     if row.shape[1] != features.shape[1]:
         raise ValueError("the model's features do not match the file's.")
     return row[0]
-
-
-def _tiles(paths, size):
-    """Centre crops of `paths` at `size`, uint8 `(N, size, size, 3)`; each
-    file is read once however often it appears."""
-    import numpy as np
-
-    from keras_simclr import datasets
-
-    unique = list(dict.fromkeys(paths))
-    images = datasets.image_files(unique, size, 64, mode="evaluate", on_error="raise")
-    crops = np.concatenate([batch.numpy() for batch in images])
-    row = {
-        os.path.realpath(path): index for index, path in enumerate(images.file_paths)
-    }
-    return crops[[row[os.path.realpath(path)] for path in paths]]

@@ -8,9 +8,10 @@
   probe splits from class sub-folders).
 - `digits` (embedded, no network), `cifar10`, `cifar100`, `stl10`, `arrays`
   (an `.npz` of `x`, `y`): numpy-sized datasets as `Splits`.
-- `pretraining_data`: the data contract: any of these (or numpy images, or
-  a user's `tf.data`) in the form `SimCLRModel.fit` trains on, with the steps
-  per epoch and the reader's report of skipped files.
+- `ReaderOptions`: the options the three readers share, documented once.
+- `pretraining_data`: the one road to `fit`: any of these (or numpy images,
+  or a user's `tf.data`) in the form `SimCLRModel.fit` trains on, with the
+  steps per epoch and the reader's report of skipped files.
 - `load`: the command line's switch over all of these.
 """
 
@@ -22,6 +23,7 @@ from keras_simclr.datasets.array_loaders import (
     stl10,
 )
 from keras_simclr.datasets.catalog import load
+from keras_simclr.datasets.encoded_images import ReaderOptions
 from keras_simclr.datasets.folder import image_folder
 from keras_simclr.datasets.image_files import (
     IMAGE_EXTENSIONS,
@@ -49,6 +51,7 @@ __all__ = [
     "IMAGE_EXTENSIONS",
     "PretrainingData",
     "ReaderInfo",
+    "ReaderOptions",
     "ViewPair",
     "as_model_inputs",
     "pretraining_data",

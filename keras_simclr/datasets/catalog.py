@@ -1,11 +1,9 @@
 """`load`: the command line's dataset switch."""
 
-import dataclasses
 import glob
 import os
 
 from keras_simclr.datasets import array_loaders as array_data
-from keras_simclr.datasets.encoded_images import attach
 from keras_simclr.datasets.folder import image_folder
 from keras_simclr.datasets.iteration import iterate
 from keras_simclr.datasets.records import shard_files, tfrecord_images
@@ -55,16 +53,20 @@ def tfrecord_splits(files, image_size, batch_size, seed=0, crop_area=(0.08, 1.0)
     the records hold labels (one shard in five held out for validation)."""
     import tensorflow as tf
 
-    unlabeled = tfrecord_images(
-        files, image_size, batch_size, seed=seed, crop_area=crop_area, label_key=None
-    )
     # One read of the records (no decode): their count, and their labels.
     examples = [
         tf.train.Example.FromString(record.numpy()).features.feature
         for record in iterate(tf.data.TFRecordDataset(files))
     ]
-    info = dataclasses.replace(unlabeled.reader_info, num_items=len(examples))
-    unlabeled = attach(unlabeled, info)
+    unlabeled = tfrecord_images(
+        files,
+        image_size,
+        batch_size,
+        label_key=None,
+        num_records=len(examples),
+        seed=seed,
+        crop_area=crop_area,
+    )
     if not examples or "image/class/label" not in examples[0]:
         return Splits(unlabeled, None, None, 0, image_size)
     held_out = files[::5] if len(files) >= 2 else files
@@ -74,11 +76,6 @@ def tfrecord_splits(files, image_size, batch_size, seed=0, crop_area=(0.08, 1.0)
         for part in (training, held_out)
     )
     labels = [
-        int(
-            tf.train.Example.FromString(record.numpy())
-            .features.feature["image/class/label"]
-            .int64_list.value[0]
-        )
-        for record in iterate(tf.data.TFRecordDataset(files))
+        int(example["image/class/label"].int64_list.value[0]) for example in examples
     ]
     return Splits(unlabeled, train, validation, max(labels) + 1, image_size)

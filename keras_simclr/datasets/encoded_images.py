@@ -25,7 +25,7 @@ import os
 import tensorflow as tf
 
 from keras_simclr.datasets import crops, decode
-from keras_simclr.datasets.pretraining import ReaderInfo, ViewPair
+from keras_simclr.datasets.pretraining import ReaderInfo, ViewPair, attach
 
 AUTOTUNE = tf.data.AUTOTUNE
 MODES = ("pretrain", "evaluate")
@@ -34,22 +34,41 @@ ON_ERROR = ("skip", "raise")
 
 @dataclasses.dataclass(frozen=True)
 class ReaderOptions:
-    """The arguments every reader shares, checked once (see `image_files`).
+    """The options every reader takes (`image_files`, `tfrecord_images`,
+    `tfds_images`), documented and checked here once.
+
+    The readers take `image_size`, `batch_size` and `mode` as arguments and
+    every other field as a keyword (`**options`); each guard applies to
+    every reader.
 
     Attributes:
-        image_size: int, side of the views or crops.
-        batch_size: int, per input pipeline.
-        mode: "pretrain" or "evaluate".
-        crop_area: (low, high) share of the original's area.
-        aspect_ratio: (low, high) crop width / height.
+        image_size: int, side of the views or crops. Defaults to 224.
+        batch_size: int, per input pipeline (with an `input_context`,
+            `input_context.get_per_replica_batch_size(global_batch)`).
+            Defaults to 256.
+        mode: "pretrain": elements `ViewPair(views_a, views_b)`, two uint8
+            `(B, S, S, 3)` batches of independent random resized crops of
+            the original (area `crop_area`, aspect `aspect_ratio` in the
+            original's pixels, resized antialiased to `S x S`), full
+            batches only, shuffled. "evaluate": elements `images` uint8
+            `(B, S, S, 3)`: the shorter side resized to `S / 0.875`, centre
+            crop `S x S`, in order. Either with labels: `(x, labels)`.
+        crop_area: (low, high) share of the original's area. Defaults to
+            (0.08, 1.0) (SimCLR, Appendix A).
+        aspect_ratio: (low, high) crop width / height. Defaults to
+            (3/4, 4/3).
         shuffle: bool or None (None: True for "pretrain").
-        seed: int or None.
-        on_error: "skip" or "raise".
+        seed: int or None: the same seed gives the same order and crops.
+        on_error: "skip" (undecodable items are skipped and named by
+            `skipped_files()`) or "raise" (the first one raises, named).
         drop_remainder: bool or None (None: True for "pretrain").
-        shuffle_buffer: items in the shuffle buffer.
-        max_pixels: images whose header claims more pixels are skipped (and
-            named) before decoding. Defaults to Pillow's bomb limit,
-            89,478,485.
+        shuffle_buffer: items in the shuffle buffer, or None for the
+            reader's default (image files: all files of the pipeline's
+            share; records: 10,000).
+        max_pixels: an image whose header claims more pixels is skipped
+            (and named) before it is decoded; so is a JPEG whose data is far
+            too short for the size it claims. Defaults to Pillow's
+            decompression-bomb limit, 89,478,485.
     """
 
     image_size: int = 224
@@ -61,7 +80,7 @@ class ReaderOptions:
     seed: object = None
     on_error: str = "skip"
     drop_remainder: object = None
-    shuffle_buffer: int = 10_000
+    shuffle_buffer: object = None
     max_pixels: int = decode.MAX_PIXELS
 
     def __post_init__(self):
@@ -83,6 +102,35 @@ class ReaderOptions:
             set_field(self, "shuffle", pretrain)
         if self.drop_remainder is None:
             set_field(self, "drop_remainder", pretrain)
+        if self.shuffle_buffer is not None and (
+            int(self.shuffle_buffer) != self.shuffle_buffer or self.shuffle_buffer < 1
+        ):
+            raise ValueError(
+                "`shuffle_buffer` must be a positive int or None. Received: "
+                f"shuffle_buffer={self.shuffle_buffer!r}"
+            )
+        if int(self.max_pixels) != self.max_pixels or self.max_pixels < 1:
+            raise ValueError(
+                "`max_pixels` must be a positive int. Received: "
+                f"max_pixels={self.max_pixels!r}"
+            )
+
+    @classmethod
+    def of_reader(cls, image_size, batch_size, mode, options, shuffle_buffer):
+        """A reader's options: its arguments, its `**options` (only this
+        class's fields: anything else raises `TypeError` naming them) and
+        its default `shuffle_buffer`."""
+        fields = {field.name for field in dataclasses.fields(cls)}
+        unknown = sorted(set(options) - fields)
+        if unknown:
+            raise TypeError(
+                f"Unknown reader option(s) {unknown}; the readers take "
+                f"{sorted(fields - {'image_size', 'batch_size', 'mode'})}."
+            )
+        options = dict(options)
+        if options.get("shuffle_buffer") is None:
+            options["shuffle_buffer"] = shuffle_buffer
+        return cls(image_size, batch_size, mode, **options)
 
     @property
     def views(self):
@@ -391,13 +439,3 @@ def check_arguments(image_size, batch_size, mode, crop_area, aspect_ratio, on_er
                 + (f" <= {upper}" if upper else "")
                 + f". Received: {name}={pair}"
             )
-
-
-def attach(dataset, info):
-    """Sets the reader's facts on its dataset: `reader_info` (a `ReaderInfo`),
-    and for convenience `file_paths`, `class_names` and `skipped_files()`."""
-    dataset.reader_info = info
-    dataset.file_paths = list(info.file_paths)
-    dataset.class_names = info.class_names
-    dataset.skipped_files = info.skipped_files
-    return dataset

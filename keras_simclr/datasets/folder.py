@@ -4,7 +4,8 @@ import os
 
 import numpy as np
 
-from keras_simclr.datasets.image_files import image_files, list_image_files
+from keras_simclr.datasets.encoded_images import ReaderOptions
+from keras_simclr.datasets.image_files import files_reader, list_image_files
 from keras_simclr.datasets.splits import Splits, split_train_validation
 
 
@@ -49,14 +50,15 @@ def image_folder(
     """
     if not os.path.isdir(path):
         raise FileNotFoundError(f"No image folder at {os.fspath(path)!r}.")
-    common = dict(image_size=image_size, batch_size=batch_size, on_error=on_error)
+    pretrain = ReaderOptions(
+        image_size, batch_size, "pretrain", crop_area, seed=seed, on_error=on_error
+    )
+    evaluate = ReaderOptions(image_size, batch_size, "evaluate", on_error=on_error)
     try:  # one walk of the folder: class sub-folders give labels
         paths, labels, class_names = list_image_files(path, labels="inferred")
     except ValueError:  # no class sub-folders: unlabelled only
         paths, labels, class_names = list_image_files(path)
-    unlabeled = image_files(
-        paths, mode="pretrain", seed=seed, crop_area=crop_area, **common
-    )
+    unlabeled = files_reader(paths, None, class_names, pretrain)
     if labels is None:
         return Splits(unlabeled, None, None, 0, image_size)
     index = np.arange(len(paths))
@@ -64,14 +66,12 @@ def image_folder(
         split_train_validation(index, np.asarray(labels), validation_fraction, seed)
     )
     train, validation = (
-        image_files(
+        files_reader(
             [paths[i] for i in np.sort(subset)],
-            mode="evaluate",
-            labels=[labels[i] for i in np.sort(subset)],
-            **common,
+            [labels[i] for i in np.sort(subset)],
+            class_names,
+            evaluate,
         )
         for subset in (train_index, validation_index)
     )
-    for split in (unlabeled, train, validation):
-        split.class_names = class_names
     return Splits(unlabeled, train, validation, len(class_names), image_size)

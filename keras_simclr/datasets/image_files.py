@@ -15,15 +15,9 @@ def image_files(
     image_size=224,
     batch_size=256,
     mode="pretrain",
-    crop_area=(0.08, 1.0),
-    aspect_ratio=(3 / 4, 4 / 3),
     labels=None,
-    shuffle=None,
-    seed=None,
-    on_error="skip",
     input_context=None,
-    drop_remainder=None,
-    max_pixels=encoded_images.decode.MAX_PIXELS,
+    **options,
 ):
     """Image files as SimCLR view pairs ("pretrain") or centre crops ("evaluate").
 
@@ -45,30 +39,17 @@ def image_files(
         source: a folder (recursive; with `labels="inferred"`, one sub-folder
             per class), a glob pattern, or a list of paths.
         image_size: int, side of each output image. Defaults to 224.
-        batch_size: int. With `input_context`, the per-pipeline batch (e.g.
-            `input_context.get_per_replica_batch_size(global_batch)`).
-            Defaults to 256.
-        mode: "pretrain": elements `(views_a, views_b)`, two uint8
-            `(B, S, S, 3)` batches of independent random resized crops, full
-            batches only, shuffled. "evaluate": elements `images` uint8
-            `(B, S, S, 3)`: the shorter side resized to `S / 0.875`, centre
-            crop `S × S`, in file order. Either with `labels`: `(x, labels)`.
-        crop_area: (low, high) share of the original's area. Defaults to
-            (0.08, 1.0).
-        aspect_ratio: (low, high) crop width / height in the original's
-            pixels. Defaults to (3/4, 4/3).
+        batch_size: int, per input pipeline. Defaults to 256.
+        mode: "pretrain" (view pairs) or "evaluate" (centre crops in file
+            order); see `ReaderOptions`.
         labels: None, "inferred" or a list of ints (see `list_image_files`).
-        shuffle: None (True for "pretrain", False for "evaluate") or bool.
-        seed: int or None: the same seed gives the same order and crops.
-        on_error: "skip" (default) or "raise".
         input_context: a `tf.distribute.InputContext`: this pipeline reads only
             its share of the files (`strategy.distribute_datasets_from_function`),
             so each worker decodes only its files.
-        drop_remainder: None (True for "pretrain") or bool.
-        max_pixels: a file whose header claims more pixels is skipped (and
-            named) before it is decoded; so is a JPEG whose data is far too
-            short for the size it claims. Defaults to 89,478,485 (Pillow's
-            decompression-bomb limit).
+        **options: the options every reader shares, documented in
+            `ReaderOptions`: `crop_area`, `aspect_ratio`, `shuffle`, `seed`,
+            `on_error`, `drop_remainder`, `shuffle_buffer` (default: all
+            files of this pipeline's share) and `max_pixels`.
 
     Returns:
         A `tf.data.Dataset` of `ViewPair`s ("pretrain") or image batches
@@ -92,22 +73,26 @@ def image_files(
         >>> next(iter(images)).shape, len(images.file_paths)
         (TensorShape([4, 32, 32, 3]), 4)
     """
-    options = encoded_images.ReaderOptions(  # checked before listing the files
-        image_size,
-        batch_size,
-        mode,
-        crop_area,
-        aspect_ratio,
-        shuffle,
-        seed,
-        on_error,
-        drop_remainder,
-        max_pixels=max_pixels,
+    options = encoded_images.ReaderOptions.of_reader(  # before listing files
+        image_size, batch_size, mode, options, shuffle_buffer=None
     )
     paths, label_list, class_names = list_image_files(source, labels)
-    labelled = label_list is not None
+    return files_reader(paths, label_list, class_names, options, input_context)
+
+
+def files_reader(paths, labels, class_names, options, input_context=None):
+    """The reader of listed files (`image_files`, `image_folder`).
+
+    Args:
+        paths: the files, in order.
+        labels: a list of ints, or None.
+        class_names: the labels' names, or None.
+        options: a `ReaderOptions` (its `shuffle_buffer` None: all files).
+        input_context: a `tf.distribute.InputContext`, or None.
+    """
+    labelled = labels is not None
     items = tf.data.Dataset.from_tensor_slices(
-        (paths, paths, label_list if labelled else [-1] * len(paths))
+        (paths, paths, labels if labelled else [-1] * len(paths))
     )
     if input_context is not None:
         # Shard the FILE LIST, before anything is read or decoded.
@@ -115,7 +100,8 @@ def image_files(
         shard = input_context.input_pipeline_id
         items = items.shard(shards, shard)
         paths = paths[shard::shards]
-    options = dataclasses.replace(options, shuffle_buffer=max(len(paths), 1))
+    if options.shuffle_buffer is None:
+        options = dataclasses.replace(options, shuffle_buffer=max(len(paths), 1))
     return encoded_images.build(
         items,
         options,

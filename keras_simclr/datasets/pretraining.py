@@ -1,10 +1,15 @@
 """The data contract between every input and `SimCLRModel.fit`.
 
-`pretraining_data` turns what a user passes to `fit` — numpy images, a
-`tf.data.Dataset` of image batches (with or without labels), or the pairs of
-views the photo readers cut — into one `PretrainingData`: the dataset in the
-model's input form, the steps per epoch, and the reader's report of skipped
-files. `SimCLRModel.fit`, `evaluate` and the command line all read it.
+`pretraining_data` is the one road from any input to `fit`: numpy images,
+a `tf.data.Dataset` of image batches (with or without labels), or the pairs
+of views the photo readers cut (image files, TFRecords, tfds) become one
+`PretrainingData`: the dataset in the model's input form, the steps per
+epoch, the steps to plan a learning-rate schedule with, and the reader's
+report of skipped files. `SimCLRModel.fit` and `evaluate`, the workflow
+behind the command line (`keras_simclr.workflow`) and
+`datasets.pretraining_batches` all go through it, and `fit` takes its
+result unchanged. It is the only code that batches arrays for pretraining,
+re-batches a reader, and refuses data without a full batch (`no_full_batch`).
 
 The model's input form is explicit, never guessed from ranks:
 `{"images": (B, H, W, C)}` (whole images, the model cuts both views) or
@@ -90,6 +95,8 @@ def reader_info(dataset):
 class PretrainingData:
     """Pretraining input in the form `SimCLRModel` trains on.
 
+    `SimCLRModel.fit` takes it as it is (`model.fit(data, epochs=...)`).
+
     Attributes:
         dataset: a `tf.data.Dataset` of `inputs` or `(inputs, labels)`,
             `inputs` being `{"images": ...}` or `{"views_a", "views_b"}`.
@@ -97,11 +104,20 @@ class PretrainingData:
             (one iterator serves every epoch).
         steps_per_epoch: int, or None: one pass of `dataset` per epoch.
         info: the reader's `ReaderInfo`, or None.
+        planned_steps_per_epoch: the steps per epoch to plan a learning-rate
+            schedule with: `steps_per_epoch` when set, else a reader's
+            images // batch size when its count is known (an epoch, one
+            pass, is a few steps shorter when files are skipped), else None.
     """
 
     dataset: typing.Any
     steps_per_epoch: typing.Any
     info: typing.Any = None
+    planned_steps_per_epoch: typing.Any = None
+
+    def __post_init__(self):
+        if self.planned_steps_per_epoch is None:
+            self.planned_steps_per_epoch = self.steps_per_epoch
 
     def skipped_files(self):
         """Files the reader skipped so far; [] for data that is not a reader's."""
@@ -126,10 +142,22 @@ class PretrainingData:
             for callback in callbacks or []
         ):
             return
-        raise ValueError(
-            "The training data produced no batch: the dataset is empty (or "
-            "smaller than one batch with drop_remainder=True)."
-        )
+        raise no_full_batch("the training data produced no batch")
+
+
+def no_full_batch(what, batch_size=None):
+    """The one `ValueError` for data that gives no full batch.
+
+    Args:
+        what: what was found, e.g. "received 5 images".
+        batch_size: int or None.
+    """
+    size = "" if batch_size is None else f" of {batch_size} images"
+    return ValueError(
+        f"SimCLR pretraining needs at least one full batch{size}: {what}. NT-Xent "
+        "compares the images of a full batch (a batch of one has no negative); "
+        "lower the batch size or add images."
+    )
 
 
 def pretraining_data(
@@ -138,14 +166,17 @@ def pretraining_data(
     """Any supported pretraining input → `PretrainingData`.
 
     Args:
-        x: uint8/float images `(N, H, W, C)` (numpy), or a batched
+        x: uint8/float images `(N, H, W, C)` (numpy), a batched
             `tf.data.Dataset` of images, `(images, labels)`, `ViewPair`s or
-            `(ViewPair, labels)`.
+            `(ViewPair, labels)` (the photo readers' datasets among them),
+            or a `PretrainingData` (returned as it is).
         y: optional integer labels `(N,)` for numpy images (online probe).
-        batch_size: int, for numpy images (default 32, as Keras). A last
-            partial batch is left out of each epoch (logged once): a batch of
-            one image has no negatives, and under a strategy it cannot be
-            split over the replicas.
+        batch_size: int. For numpy images the batch (default 32, as Keras):
+            a last partial batch is left out of each epoch (logged once),
+            since a batch of one image has no negatives and under a strategy
+            it cannot be split over the replicas. For a photo reader built
+            at another batch size, the reader is re-batched to it (full
+            batches only). Ignored for other datasets (already batched).
         shuffle: bool, numpy images are reshuffled every epoch.
         steps_per_epoch: int or None. Given, the data is left as it is.
         seed: shuffle seed for numpy images.
@@ -158,7 +189,13 @@ def pretraining_data(
         >>> data = pretraining_data(np.zeros((10, 8, 8, 3), "uint8"), batch_size=4)
         >>> data.steps_per_epoch, sorted(data.dataset.element_spec)
         (2, ['images'])
+        >>> pretraining_data(data) is data
+        True
     """
+    if isinstance(x, PretrainingData):
+        if y is not None:
+            raise ValueError("`y` must be None when `x` is a PretrainingData.")
+        return x
     if isinstance(x, np.ndarray):
         dataset = _batches_of_arrays(x, y, batch_size or 32, shuffle, seed)
     elif _is_distributed(x):
@@ -185,15 +222,21 @@ def pretraining_data(
             f"{type(x).__name__}"
         )
     info = reader_info(x)
+    if info is not None and batch_size is not None and batch_size != info.batch_size:
+        dataset, info = _rebatched(dataset, info, batch_size)
+    planned = None
+    if info is not None and info.num_items is not None and steps_per_epoch is None:
+        planned = info.num_items // info.batch_size
+        if planned == 0:
+            raise no_full_batch(
+                f"the reader has {info.num_items} images", info.batch_size
+            )
     dataset = as_model_inputs(dataset)
     dataset = _without_single_image_batches(dataset)
     if steps_per_epoch is None:
         batches = int(dataset.cardinality())
         if batches == 0:
-            raise ValueError(
-                "The training data produced no batch: the dataset is empty (or "
-                "smaller than one batch with drop_remainder=True)."
-            )
+            raise no_full_batch("the dataset is empty or smaller than one batch")
         if batches > 0:
             # Keras makes a new iterator of a finite dataset every epoch, and
             # TensorFlow (2.21) deletes the old one only once its tf.data
@@ -201,7 +244,18 @@ def pretraining_data(
             # step. Repeated, one iterator serves every epoch (each reshuffles).
             steps_per_epoch = batches
             dataset = dataset.repeat()
-    return PretrainingData(dataset, steps_per_epoch, info)
+    return PretrainingData(dataset, steps_per_epoch, info, planned)
+
+
+def _rebatched(dataset, info, batch_size):
+    """A reader's dataset in full batches of `batch_size`, and its facts.
+
+    The reader's elements are unbatched and batched again, full batches
+    only (a `ViewPair` stays one); its facts say the new batch size.
+    """
+    rebatched = dataset.unbatch().batch(batch_size, drop_remainder=True)
+    info = dataclasses.replace(info, batch_size=batch_size)
+    return attach(rebatched, info), info
 
 
 def prepare_fit(x, y, batch_size, fit_arguments, check_values=None):
@@ -213,6 +267,12 @@ def prepare_fit(x, y, batch_size, fit_arguments, check_values=None):
     `check_values` (the augmentation's run-time checks, for backends whose
     jitted step cannot raise) maps it over every input tensor.
     """
+    if isinstance(x, PretrainingData) and fit_arguments.get("steps_per_epoch"):
+        raise ValueError(
+            "`steps_per_epoch` is set by the PretrainingData given to fit "
+            f"({x.steps_per_epoch}); build it with "
+            "pretraining_data(..., steps_per_epoch=N) instead."
+        )
     if fit_arguments.get("sample_weight") is not None:
         raise ValueError(
             "SimCLRModel does not take sample weights: NT-Xent compares every "
@@ -240,7 +300,8 @@ def prepare_fit(x, y, batch_size, fit_arguments, check_values=None):
                 *labels,
             )
 
-        data.dataset = data.dataset.map(checked)
+        # A new PretrainingData: the caller's may be given to fit again.
+        data = dataclasses.replace(data, dataset=data.dataset.map(checked))
     if fit_arguments.get("validation_data") is not None:
         validation = evaluation_data(
             fit_arguments["validation_data"],
@@ -320,9 +381,7 @@ def as_model_inputs(dataset):
         deterministic=True,
     )
     info = reader_info(dataset)
-    if info is not None:
-        mapped.reader_info = info
-    return mapped
+    return mapped if info is None else attach(mapped, info)
 
 
 def _is_distributed(x):
@@ -336,16 +395,8 @@ def _batches_of_arrays(images, labels, batch_size, shuffle, seed):
             f"Received: shape={images.shape}"
         )
     if len(images) < batch_size:
-        raise ValueError(
-            f"SimCLRModel.fit received {len(images)} images, fewer than one batch "
-            f"of batch_size={batch_size}: NT-Xent compares the images of a full "
-            "batch. Lower batch_size."
-        )
-    if labels is not None and len(labels) != len(images):
-        raise ValueError(
-            f"Received {len(images)} images but {len(labels)} labels; give one "
-            "label per image."
-        )
+        raise no_full_batch(f"received {len(images)} images", batch_size)
+    check_label_count(images, labels)
     left_over = len(images) % batch_size
     if left_over:
         LOGGER.warning(
@@ -355,11 +406,41 @@ def _batches_of_arrays(images, labels, batch_size, shuffle, seed):
             left_over,
             batch_size,
         )
+    return batch_arrays(images, labels, batch_size, shuffle, True, seed)
+
+
+def check_label_count(images, labels):
+    """Raises unless there is one label per image (or no labels)."""
+    if labels is not None and len(labels) != len(images):
+        raise ValueError(
+            f"Received {len(images)} images but {len(labels)} labels; give one "
+            "label per image."
+        )
+
+
+def batch_arrays(images, labels, batch_size, shuffle, drop_remainder, seed=None):
+    """The one batching of numpy arrays: a `tf.data.Dataset` of `images` or
+    `(images, labels)` batches, reshuffled every epoch over all the images
+    when `shuffle`."""
     elements = images if labels is None else (images, np.asarray(labels))
     dataset = tf.data.Dataset.from_tensor_slices(elements)
     if shuffle:
         dataset = dataset.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
-    return dataset.batch(batch_size, drop_remainder=True)
+    return dataset.batch(batch_size, drop_remainder=drop_remainder)
+
+
+def attach(dataset, info):
+    """Sets a reader's facts on its dataset: `reader_info` (a `ReaderInfo`),
+    and for convenience `file_paths`, `class_names` and `skipped_files()`.
+
+    Only the readers (`encoded_images.build`) and this module's adapter call
+    it: a reader's facts are written where it is built.
+    """
+    dataset.reader_info = info
+    dataset.file_paths = list(info.file_paths)
+    dataset.class_names = info.class_names
+    dataset.skipped_files = info.skipped_files
+    return dataset
 
 
 MODEL_FORMS = ({"images"}, {"views_a", "views_b"})

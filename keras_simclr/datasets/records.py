@@ -17,6 +17,8 @@ from keras_simclr.datasets import encoded_images
 from keras_simclr.datasets.image_files import list_image_files
 
 AUTOTUNE = tf.data.AUTOTUNE
+# Records in a record reader's shuffle buffer unless `shuffle_buffer` says.
+SHUFFLE_BUFFER = 10_000
 
 
 def tfrecord_images(
@@ -26,15 +28,10 @@ def tfrecord_images(
     mode="pretrain",
     image_key="image/encoded",
     label_key="image/class/label",
-    crop_area=(0.08, 1.0),
-    aspect_ratio=(3 / 4, 4 / 3),
-    shuffle=None,
-    seed=None,
-    on_error="skip",
-    input_context=None,
     label_offset=0,
-    shuffle_buffer=10_000,
-    drop_remainder=None,
+    num_records=None,
+    input_context=None,
+    **options,
 ):
     """Encoded images in TFRecord files → view pairs or evaluation crops.
 
@@ -46,19 +43,19 @@ def tfrecord_images(
             "image/class/label".
         label_offset: added to each label (ImageNet converters that number
             classes from 1 need -1). Defaults to 0.
-        shuffle_buffer: records in the shuffle buffer ("pretrain"), on top of
-            shuffling the file order. Defaults to 10,000.
+        num_records: the number of records, when known (e.g. counted once,
+            as `datasets.load` does): `pretraining_data` then plans the
+            steps per epoch from it. Defaults to None (unknown).
         image_size: side of the output images. Defaults to 224.
         batch_size: int (per pipeline with `input_context`). Defaults to 256.
-        mode: "pretrain" or "evaluate", as `image_files`.
-        crop_area: as `image_files`.
-        aspect_ratio: as `image_files`.
-        shuffle: None (True for "pretrain") or bool.
-        seed: int or None.
-        on_error: "skip" or "raise".
+        mode: "pretrain" or "evaluate"; see `ReaderOptions`.
         input_context: a `tf.distribute.InputContext`: this pipeline reads only
             its share of the TFRecord files.
-        drop_remainder: None (True for "pretrain") or bool.
+        **options: the options every reader shares, documented in
+            `ReaderOptions`: `crop_area`, `aspect_ratio`, `shuffle`, `seed`,
+            `on_error`, `drop_remainder`, `shuffle_buffer` (records in the
+            buffer on top of shuffling the file order; default 10,000) and
+            `max_pixels`.
 
     Returns:
         A `tf.data.Dataset` with `file_paths` (the TFRecord files) and
@@ -75,19 +72,10 @@ def tfrecord_images(
         >>> next(iter(data)).shape
         TensorShape([3, 16, 16, 3])
     """
-    options = encoded_images.ReaderOptions(
-        image_size,
-        batch_size,
-        mode,
-        crop_area,
-        aspect_ratio,
-        shuffle,
-        seed,
-        on_error,
-        drop_remainder,
-        shuffle_buffer,
+    options = encoded_images.ReaderOptions.of_reader(
+        image_size, batch_size, mode, options, shuffle_buffer=SHUFFLE_BUFFER
     )
-    shuffle = options.shuffle
+    shuffle, seed = options.shuffle, options.seed
     if isinstance(file_pattern, (str, os.PathLike)):
         files = sorted(glob.glob(os.fspath(file_pattern)))
     else:
@@ -137,6 +125,7 @@ def tfrecord_images(
         labelled=bool(label_key),
         sharded=input_context is not None,
         file_paths=files,
+        num_items=None if input_context is not None else num_records,
     )
 
 
@@ -241,14 +230,8 @@ def tfds_images(
     data_dir=None,
     image_key="image",
     label_key="label",
-    crop_area=(0.08, 1.0),
-    aspect_ratio=(3 / 4, 4 / 3),
-    shuffle=None,
-    seed=None,
-    on_error="skip",
     input_context=None,
-    shuffle_buffer=10_000,
-    drop_remainder=None,
+    **options,
 ):
     """A tensorflow-datasets split, read as encoded bytes by the same reader.
 
@@ -266,15 +249,10 @@ def tfds_images(
             "label".
         image_size: side of the output images. Defaults to 224.
         batch_size: int (per pipeline with `input_context`). Defaults to 256.
-        mode: "pretrain" or "evaluate", as `image_files`.
-        crop_area: as `image_files`.
-        aspect_ratio: as `image_files`.
-        shuffle: None (True for "pretrain") or bool.
-        seed: int or None.
-        on_error: "skip" or "raise".
+        mode: "pretrain" or "evaluate"; see `ReaderOptions`.
         input_context: a `tf.distribute.InputContext` (sharding by file).
-        shuffle_buffer: records in the shuffle buffer. Defaults to 10,000.
-        drop_remainder: None (True for "pretrain") or bool.
+        **options: the options every reader shares, documented in
+            `ReaderOptions` (`shuffle_buffer` defaults to 10,000 records).
     """
     try:
         import tensorflow_datasets as tfds
@@ -282,19 +260,10 @@ def tfds_images(
         raise ImportError(
             "tfds_images needs tensorflow-datasets: `pip install tensorflow-datasets`."
         ) from error
-    options = encoded_images.ReaderOptions(
-        image_size,
-        batch_size,
-        mode,
-        crop_area,
-        aspect_ratio,
-        shuffle,
-        seed,
-        on_error,
-        drop_remainder,
-        shuffle_buffer,
+    options = encoded_images.ReaderOptions.of_reader(
+        image_size, batch_size, mode, options, shuffle_buffer=SHUFFLE_BUFFER
     )
-    shuffle = options.shuffle
+    shuffle, seed = options.shuffle, options.seed
     builder = tfds.builder(name, data_dir=data_dir)
     records = builder.as_dataset(
         split=split,

@@ -1,5 +1,5 @@
 """The `Splits` container and what works on any split: batching, a stratified
-split, the pretraining batches and steps per epoch.
+split, the pretraining data and its steps per epoch.
 
 The loaders that fill a `Splits` live in `array_loaders` (digits, CIFAR,
 STL-10, `.npz`), `folder` (photo folders) and `catalog` (by name).
@@ -10,8 +10,11 @@ import dataclasses
 import numpy as np
 import tensorflow as tf
 
-from keras_simclr.datasets.encoded_images import attach
-from keras_simclr.datasets.pretraining import reader_info
+from keras_simclr.datasets.pretraining import (
+    batch_arrays,
+    check_label_count,
+    pretraining_data,
+)
 
 AUTOTUNE = tf.data.AUTOTUNE
 
@@ -64,13 +67,9 @@ def to_dataset(
         return images
     if len(images) == 0:
         raise ValueError("Cannot build a dataset from 0 images.")
-    elements = images if labels is None else (images, labels)
-    dataset = tf.data.Dataset.from_tensor_slices(elements)
-    if shuffle:
-        dataset = dataset.shuffle(
-            min(len(images), 50_000), seed=seed, reshuffle_each_iteration=True
-        )
-    return dataset.batch(batch_size, drop_remainder=drop_remainder).prefetch(AUTOTUNE)
+    check_label_count(images, labels)
+    dataset = batch_arrays(images, labels, batch_size, shuffle, drop_remainder, seed)
+    return dataset.prefetch(AUTOTUNE)
 
 
 def split_train_validation(images, labels, validation_fraction=0.2, seed=0):
@@ -91,58 +90,41 @@ def split_train_validation(images, labels, validation_fraction=0.2, seed=0):
 
 
 def pretraining_batches(splits, batch_size, seed=0):
-    """The unlabeled split as full, shuffled batches, and the steps per epoch.
+    """The unlabeled split as `SimCLRModel.fit`'s data, and the planned steps.
+
+    `pretraining_data(splits.unlabeled, batch_size=..., seed=...)`, the one
+    road to `fit`, with its planned steps per epoch (for the learning-rate
+    schedule) beside it.
 
     Args:
         splits: a `Splits`.
         batch_size: int, global batch size. Arrays are batched with
             `drop_remainder=True`; a photo reader built at another batch size
-            is re-batched (its `reader_info` is kept).
+            is re-batched.
         seed: shuffle seed for arrays.
 
     Returns:
-        `(dataset, steps_per_epoch)`: what `SimCLRModel.fit` takes, and the
-        step count for the learning-rate schedule. For photos it counts the
+        `(data, steps_per_epoch)`: a `PretrainingData` that `fit` takes as it
+        is, and the step count for the schedule. For photos it counts the
         files (`num_files // batch_size`): an epoch is one pass, a few steps
         shorter when undecodable files are skipped.
+
+    Examples:
+        >>> import numpy as np
+        >>> splits = Splits(np.zeros((10, 8, 8, 3), "uint8"), None, None, 0, 8)
+        >>> data, steps = pretraining_batches(splits, batch_size=4)
+        >>> steps
+        2
     """
-    unlabeled = splits.unlabeled
-    info = reader_info(unlabeled)
-    count = info.num_items if info is not None else None
-    if info is not None and count is None:
+    data = pretraining_data(splits.unlabeled, batch_size=batch_size, seed=seed)
+    if data.planned_steps_per_epoch is None:
         raise ValueError(
-            "the number of images of this reader is unknown (TFRecords, tfds): "
-            "count them first (datasets.catalog.tfrecord_splits does) or give "
-            "the steps per epoch yourself."
+            "the number of images of this dataset is unknown (TFRecords, tfds, "
+            "a dataset of unknown size): count them first "
+            "(datasets.catalog.tfrecord_splits does) or give the steps per "
+            "epoch yourself."
         )
-    if isinstance(unlabeled, np.ndarray):
-        count = len(unlabeled)
-    if count is not None and count < batch_size:
-        raise ValueError(
-            f"the dataset has {count} images, fewer than the batch size {batch_size}."
-        )
-    if isinstance(unlabeled, np.ndarray):
-        dataset = to_dataset(
-            unlabeled,
-            batch_size=batch_size,
-            shuffle=True,
-            drop_remainder=True,
-            seed=seed,
-        )
-        return dataset, count // batch_size
-    if info is not None:
-        if info.batch_size != batch_size:
-            rebatched = unlabeled.unbatch().batch(batch_size, drop_remainder=True)
-            info = dataclasses.replace(info, batch_size=batch_size)
-            unlabeled = attach(rebatched, info)
-        return unlabeled, count // batch_size
-    steps = int(unlabeled.cardinality().numpy())
-    if steps < 1:
-        raise ValueError(
-            "the dataset yields no full batch (empty, fewer images than the "
-            "batch size, or of unknown size)."
-        )
-    return unlabeled, steps
+    return data, data.planned_steps_per_epoch
 
 
 def first_images(unlabeled, count):

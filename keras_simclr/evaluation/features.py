@@ -1,27 +1,27 @@
 """Frozen-encoder features of labelled data, computed once."""
 
 import warnings
-import weakref
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_simclr import backend
 from keras_simclr.datasets.iteration import iterate
 from keras_simclr.models.encoder import pooled_encoder
+from keras_simclr.simclr_model import SimCLRModel
 
 
 def feature_extractor(model_or_encoder):
     """The frozen images → h model of a SimCLR model or a plain encoder.
 
-    A model with a `feature_extractor()` method (`SimCLRModel`) is asked for
-    it: it brings its own preprocessing (the augmentation's central resize and
-    value-range scaling). A plain encoder receives the images as they are,
-    followed by global average pooling if it outputs a feature map.
+    A `SimCLRModel` is its own extractor: it brings its preprocessing (the
+    augmentation's central resize and value-range scaling). A plain encoder
+    receives the images as they are, followed by global average pooling if
+    it outputs a feature map.
     """
-    method = getattr(model_or_encoder, "feature_extractor", None)
-    if callable(method):
-        return method()
+    if isinstance(model_or_encoder, SimCLRModel):
+        return model_or_encoder
     if isinstance(model_or_encoder, keras.layers.Layer):
         return pooled_encoder(model_or_encoder)
     raise TypeError(
@@ -91,83 +91,19 @@ def as_labelled_dataset(data, batch_size=256):
     )
 
 
-# extractor -> {(shape, dtype): tf.function}: one trace per extractor and
-# input signature, reused by later calls (the CLI probes several splits).
-_ENCODE_FUNCTIONS = weakref.WeakKeyDictionary()
-
-
 def _encoder_function(extractor, spec):
-    """images -> h in inference mode, traced once per input signature.
-
-    TensorFlow: a `tf.function` with a free batch dimension. JAX: a jitted
-    `stateless_call`. PyTorch: Keras's own `predict_on_batch` on numpy.
-    """
-    if keras.backend.backend() == "jax":
-        return _jax_encoder_function(extractor)
-    if keras.backend.backend() != "tensorflow":
-        return lambda images: extractor.predict_on_batch(np.asarray(images))
-    shape = None if spec.shape.rank is None else (None, *spec.shape[1:])
-    functions = _ENCODE_FUNCTIONS.setdefault(extractor, {})
-    key = (shape, spec.dtype)
-    if key not in functions:
-        # A free batch dimension: one trace whatever the batch sizes.
-        @tf.function(input_signature=[tf.TensorSpec(shape, spec.dtype)])
-        def encode(images):
-            return extractor(images, training=False)
-
-        functions[key] = encode
-    return functions[key]
-
-
-# extractor -> a jitted stateless call, compiled once per input shape.
-_JAX_FUNCTIONS = weakref.WeakKeyDictionary()
-
-
-def _jax_encoder_function(extractor):
-    """JAX: one jitted `stateless_call` with the weights read once per use.
-
-    2-4x faster than `predict_on_batch` per batch (which gathers and
-    re-attaches the model state around every call). A last batch smaller
-    than the first is padded to its size, so it does not compile again
-    (seconds, after the last batch).
-    """
-    import jax
-
-    if extractor not in _JAX_FUNCTIONS:
-
-        def call(trainable, non_trainable, images):
-            outputs, _ = extractor.stateless_call(
-                trainable, non_trainable, images, training=False
-            )
-            return outputs
-
-        _JAX_FUNCTIONS[extractor] = jax.jit(call)
-    function = _JAX_FUNCTIONS[extractor]
-    trainable = [variable.value for variable in extractor.trainable_variables]
-    non_trainable = [variable.value for variable in extractor.non_trainable_variables]
-    first_size = []
-
-    def encode(images):
-        images = np.asarray(images)
-        count = len(images)
-        first_size[:] = first_size or [count]
-        if count < first_size[0]:  # a last, smaller batch: padded, not recompiled
-            padding = np.repeat(images[-1:], first_size[0] - count, axis=0)
-            images = np.concatenate([images, padding])
-        return function(trainable, non_trainable, images)[:count]
-
-    return encode
+    """images -> h in inference mode, compiled once per extractor and input
+    signature, the backend's way (`keras_simclr.backend`)."""
+    return backend.current().encode_function(extractor, spec)
 
 
 def _warn_if_raw_pixels(model_or_encoder, spec):
     """A plain encoder given uint8 images usually expected floats in [0, 1]."""
-    if spec.dtype == tf.uint8 and not callable(
-        getattr(model_or_encoder, "feature_extractor", None)
-    ):
+    if spec.dtype == tf.uint8 and not isinstance(model_or_encoder, SimCLRModel):
         warnings.warn(
             "A plain encoder receives these uint8 images as they are (0-255). A "
             "SimCLR encoder (`model.encoder`) was trained on floats in [0, 1]: "
-            "pass the SimCLRModel itself, `model.export_encoder()` (which scales "
+            "pass the SimCLRModel itself, `model.serving_encoder()` (which scales "
             "its input), or images / 255.",
             UserWarning,
             stacklevel=3,

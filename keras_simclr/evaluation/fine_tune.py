@@ -8,6 +8,7 @@ import numpy as np
 from keras_simclr.evaluation.features import as_labelled_dataset, check_labels
 from keras_simclr.layers import SimCLRAugmentation
 from keras_simclr.models.encoder import pooled_encoder
+from keras_simclr.simclr_model import SimCLRModel
 
 
 def balanced_subset(images, labels, fraction, seed=0):
@@ -68,12 +69,6 @@ def _copy(layer):
     return clone
 
 
-def _is_simclr_model(model):
-    return all(
-        hasattr(model, name) for name in ("augmentation", "encoder", "projection_head")
-    )
-
-
 def fine_tuning_layers(model, augment=True, projection_layers=0):
     """The layers `fine_tune` copies from a SimCLR model.
 
@@ -99,10 +94,8 @@ def fine_tuning_layers(model, augment=True, projection_layers=0):
         crop_area=base.crop_area if augment else (1.0, 1.0),
         aspect_ratio=base.aspect_ratio if augment else (1.0, 1.0),
         flip=augment,
-        jitter_rate=0.0,
-        grayscale_rate=0.0,
-        blur_rate=0.0,
         value_range=base.value_range,
+        appearance_layers=[],  # crops and flips only: no appearance at all
     )
     if projection_layers not in (0, 1):
         raise ValueError(
@@ -172,7 +165,7 @@ def fine_tune(
     )
     if num_classes is None:
         num_classes = int(max(int(np.max(batch[1])) for batch in train)) + 1
-    if _is_simclr_model(model_or_encoder):  # its crop/flip, encoder and head
+    if isinstance(model_or_encoder, SimCLRModel):  # its crop/flip, encoder and head
         preprocessing, encoder, head_layers = fine_tuning_layers(
             model_or_encoder, augment, projection_layers
         )

@@ -15,18 +15,22 @@ def normalise(features):
     return features / np.maximum(norms, 1e-12)
 
 
-def nearest_neighbours(database, queries, k=8, chunk_size=65_536):
+def nearest_neighbours(database, queries, k=8, chunk_size=65_536, exclude=None):
     """The `k` rows of `database` most cosine-similar to each query.
 
     Args:
         database: `(N, D)` features (e.g. `keras-simclr embed`'s `features`).
         queries: `(Q, D)` features.
-        k: int, neighbours per query (at most N).
+        k: int, neighbours per query (at most N, or N - 1 with `exclude`).
         chunk_size: database rows compared at a time.
+        exclude: None, or `(Q,)` ints: the database row each query must not
+            find, -1 for none (a query taken from the database is given its
+            own row, so that it does not find itself).
 
     Returns:
         `(indices, similarities)`: int64 and float32 `(Q, k)`, most similar
-        first. A query that is in the database finds itself first, at ~1.
+        first. Without `exclude`, a query that is in the database finds
+        itself first, at ~1.
 
     Examples:
         >>> import numpy as np
@@ -34,6 +38,8 @@ def nearest_neighbours(database, queries, k=8, chunk_size=65_536):
         >>> indices, similarities = nearest_neighbours(database, database[:1], k=2)
         >>> indices.tolist(), [round(float(s), 3) for s in similarities[0]]
         ([[0, 2]], [1.0, 0.707])
+        >>> nearest_neighbours(database, database[:1], k=2, exclude=[0])[0].tolist()
+        [[2, 1]]
     """
     database, queries = normalise(database), normalise(queries)
     if database.ndim != 2 or queries.ndim != 2 or database.shape[1] != queries.shape[1]:
@@ -41,12 +47,19 @@ def nearest_neighbours(database, queries, k=8, chunk_size=65_536):
             "database and queries must be (N, D) and (Q, D) features of the same "
             f"D. Received: {database.shape} and {queries.shape}"
         )
-    if int(k) != k or not 1 <= k <= len(database):
-        raise ValueError(f"`k` must be an int in 1..{len(database)}. Received: {k!r}")
+    exclude = _excluded_rows(exclude, len(queries), len(database))
+    largest = len(database) - (exclude is not None and bool((exclude >= 0).any()))
+    if int(k) != k or not 1 <= k <= largest:
+        raise ValueError(f"`k` must be an int in 1..{largest}. Received: {k!r}")
     best_index = np.zeros((len(queries), 0), "int64")
     best_score = np.zeros((len(queries), 0), "float32")
     for start in range(0, len(database), chunk_size):
         scores = queries @ database[start : start + chunk_size].T  # (Q, chunk)
+        if exclude is not None:
+            rows = np.flatnonzero(
+                (exclude >= start) & (exclude < start + len(scores.T))
+            )
+            scores[rows, exclude[rows] - start] = -np.inf
         take = min(k, scores.shape[1])
         top = np.argpartition(-scores, take - 1, axis=1)[:, :take]
         best_index = np.concatenate([best_index, top + start], axis=1)
@@ -57,3 +70,16 @@ def nearest_neighbours(database, queries, k=8, chunk_size=65_536):
         best_index = np.take_along_axis(best_index, keep, axis=1)
         best_score = np.take_along_axis(best_score, keep, axis=1)
     return best_index, best_score
+
+
+def _excluded_rows(exclude, queries, rows):
+    if exclude is None:
+        return None
+    exclude = np.asarray(exclude)
+    if exclude.shape != (queries,) or not np.issubdtype(exclude.dtype, np.integer):
+        raise ValueError(
+            f"`exclude` must be {queries} ints, one per query. Received: {exclude!r}"
+        )
+    if (exclude >= rows).any() or (exclude < -1).any():
+        raise ValueError(f"`exclude` rows must be in -1..{rows - 1}.")
+    return exclude.astype("int64")

@@ -3,6 +3,8 @@
 import keras
 import tensorflow as tf
 
+from keras_simclr import backend
+
 
 @keras.saving.register_keras_serializable(package="keras_simclr")
 class FusedBatchNormalization(keras.layers.BatchNormalization):
@@ -22,7 +24,7 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
 
     def _can_fuse(self, inputs, mask):
         return (
-            keras.backend.backend() == "tensorflow"
+            backend.current().FUSED_BATCH_NORM
             and len(inputs.shape) == 4
             and self.axis in (-1, 3)
             and mask is None

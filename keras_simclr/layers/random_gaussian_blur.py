@@ -84,6 +84,11 @@ class RandomGaussianBlur(RandomLayer):
         identity = ops.cast(ops.equal(x, 0.0), "float32")[None, :]
         return ops.where(blurred[:, None], kernels, identity)
 
+    @property
+    def active(self):
+        """Whether `call(..., training=True)` may change images."""
+        return self.blur_rate > 0
+
     def call(self, images, training=True):
         """`images`: float `(B, H, W, C)` with static H, W and C."""
         if not training or self.blur_rate == 0:

@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from keras_simclr import backend
 from keras_simclr.layers.crop_sampling import sample_crop_windows
 from keras_simclr.layers.random_layer import RandomLayer
 
@@ -32,12 +33,9 @@ def crop_and_resize(images, boxes, size):
         >>> np.asarray(crop_and_resize(images, boxes, 3))[1, 0, :, 0]
         array([11., 10.,  9.], dtype=float32)
     """
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
-
-        return tf.image.crop_and_resize(
-            images, boxes, tf.range(tf.shape(images)[0]), (size, size)
-        )
+    native = backend.current().crop_and_resize
+    if native is not None:  # TensorFlow's kernel
+        return native(images, boxes, size)
     return crop_and_resize_with_ops(images, boxes, size)
 
 
@@ -163,7 +161,7 @@ class RandomResizedCrop(RandomLayer):
         # TensorFlow's CropAndResize kernel has no XLA lowering; the
         # `keras.ops` path of the other backends compiles (and a JAX step
         # must: without jit it runs op by op, ~15x slower).
-        self.supports_jit = keras.backend.backend() != "tensorflow"
+        self.supports_jit = backend.current().CROP_COMPILES
 
     def sample_boxes(self, batch_size, height, width):
         """Normalised `[y1, x1, y2, x2]` boxes, `(batch_size, 4)` float32.

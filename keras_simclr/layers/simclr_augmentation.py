@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from keras_simclr import backend
 from keras_simclr.layers.random_color_distortion import RandomColorDistortion
 from keras_simclr.layers.random_gaussian_blur import RandomGaussianBlur
 from keras_simclr.layers.random_resized_crop import RandomResizedCrop
@@ -44,6 +45,31 @@ def _offset_seed(seed, offset):
     return None if seed is None else seed + offset
 
 
+def paper_appearance(
+    jitter_strength=1.0, jitter_rate=0.8, grayscale_rate=0.2, blur_rate=0.5, seed=None
+):
+    """SimCLR's appearance augmentations, in the paper's order.
+
+    Reference: Chen et al., 2020, Appendix A: colour distortion (jitter in
+    random order with p = 0.8, grayscale with p = 0.2), then Gaussian blur.
+    A new default-on augmentation is one layer and one entry here.
+
+    Returns:
+        A list of layers, each mapping float `(B, S, S, 3)` views in [0, 1]
+        to views in [0, 1] when called with `training=True`.
+    """
+    return [
+        RandomColorDistortion(
+            jitter_strength,
+            jitter_rate,
+            grayscale_rate,
+            seed=_offset_seed(seed, 1),
+            name="color_distortion",
+        ),
+        RandomGaussianBlur(blur_rate, seed=_offset_seed(seed, 2), name="blur"),
+    ]
+
+
 @keras.saving.register_keras_serializable(package="keras_simclr")
 class SimCLRAugmentation(keras.layers.Layer):
     """Maps a batch of images to ONE SimCLR view each; call it twice for two views.
@@ -52,10 +78,13 @@ class SimCLRAugmentation(keras.layers.Layer):
     augmentations: random cropping followed by resize back to the original
     size, random color distortions, and random Gaussian blur."
 
-    The pipeline is `RandomResizedCrop` (with flip) → `RandomColorDistortion` →
-    `RandomGaussianBlur`, each batched: every image draws its own parameters and
-    the batch is processed by a handful of tensor ops (no per-image loop), so
-    it runs in `tf.data.Dataset.map` on the CPU or inside a model on device.
+    The pipeline is `RandomResizedCrop` (with flip), then the appearance: an
+    ordered list of layers, by default `paper_appearance(...)`
+    (`RandomColorDistortion` → `RandomGaussianBlur`), each batched: every
+    image draws its own parameters and the batch is processed by a handful
+    of tensor ops (no per-image loop), so it runs in `tf.data.Dataset.map`
+    on the CPU or inside a model on device. Give `appearance_layers` to add,
+    drop or reorder appearance augmentations (`[]`: crop and flip only).
 
     Inputs are `(B, H, W, C)` (or one `(H, W, C)` image) in `value_range`, uint8
     or float. `C = 3` is RGB; `C = 1` (grayscale) is converted to RGB by
@@ -77,6 +106,10 @@ class SimCLRAugmentation(keras.layers.Layer):
             the side). Defaults to 0.5; use 0.0 for CIFAR-sized images.
         value_range: (low, high) of the input pixels. Defaults to (0, 255).
         seed: int or None. The same seed gives the same sequence of views.
+        appearance_layers: None for SimCLR's (`paper_appearance` of the
+            arguments above), or a list of layers applied in order to the
+            cropped views in [0, 1] when training (`[]` for none; the colour
+            and blur arguments are then unused).
         **kwargs: passed to `keras.layers.Layer`.
 
     Examples:
@@ -100,6 +133,7 @@ class SimCLRAugmentation(keras.layers.Layer):
         blur_rate=0.5,
         value_range=(0, 255),
         seed=None,
+        appearance_layers=None,
         **kwargs,
     ):
         kwargs.setdefault("dtype", "float32")
@@ -127,16 +161,22 @@ class SimCLRAugmentation(keras.layers.Layer):
         self.crop = RandomResizedCrop(
             image_size, crop_area, aspect_ratio, flip, seed=seed, name="crop"
         )
-        self.color_distortion = RandomColorDistortion(
-            jitter_strength,
-            jitter_rate,
-            grayscale_rate,
-            seed=_offset_seed(seed, 1),
-            name="color_distortion",
-        )
-        self.blur = RandomGaussianBlur(
-            blur_rate, seed=_offset_seed(seed, 2), name="blur"
-        )
+        self.custom_appearance = appearance_layers is not None
+        if appearance_layers is None:
+            layers = paper_appearance(
+                jitter_strength, jitter_rate, grayscale_rate, blur_rate, seed
+            )
+            # Named attributes: files saved before the list existed load.
+            self.color_distortion, self.blur = layers
+        else:
+            layers = list(appearance_layers)
+            for layer in layers:
+                if not isinstance(layer, keras.layers.Layer):
+                    raise TypeError(
+                        "`appearance_layers` must be Keras layers. Received: "
+                        f"{type(layer).__name__}"
+                    )
+        self._appearance_layers = layers
 
     @classmethod
     def for_image_size(cls, image_size, seed=None, **overrides):
@@ -158,6 +198,11 @@ class SimCLRAugmentation(keras.layers.Layer):
         """
         settings = {**paper_settings(image_size), **overrides}
         return cls(image_size, seed=seed, **settings)
+
+    @property
+    def appearance_layers(self):
+        """The appearance augmentations, in the order they run."""
+        return list(self._appearance_layers)
 
     def build(self, input_shape):
         self.built = True
@@ -218,7 +263,7 @@ class SimCLRAugmentation(keras.layers.Layer):
                 f"channel) images. Received: {channels} channels (shape="
                 f"{images.shape}). Drop an alpha channel with images[..., :3]."
             )
-        if keras.backend.backend() == "tensorflow":
+        if backend.current().CHECKS_RUN_IN_STEP:  # else in tf.data (fit)
             images = self.check_values(images)
         return images, single_image
 
@@ -291,25 +336,27 @@ class SimCLRAugmentation(keras.layers.Layer):
         return checks
 
     def _appearance(self, views, channels, training):
-        """Scales cropped float views to [0, 1], then colour and blur."""
+        """Scales cropped float views to [0, 1], then the appearance layers."""
         low, high = self.value_range
         if low != 0:
             views = views - low
         scale = 1.0 / float(high - low)
         if channels == 1:
             views = ops.repeat(views, 3, axis=-1)
-        if training and self.color_distortion.active:
+        layers = self._appearance_layers if training else []
+        # Layers that would not change the views (rate 0) are left out.
+        layers = [layer for layer in layers if getattr(layer, "active", True)]
+        if layers and callable(getattr(layers[0], "distort", None)):
             # Colour distortion is affine per image: the value-range scale is
-            # folded into its matrix, and it clips to [0, 1]; the blur (a
-            # weighted mean) then stays inside that range.
-            views = self.color_distortion.distort(views, scale=scale)
-            views = self.blur(views, training=True)
+            # folded into its matrix (one pass over the pixels), and it
+            # clips to [0, 1].
+            views = layers[0].distort(views, scale=scale)
+            layers = layers[1:]
         else:
             views = views * scale
-            if training:
-                views = self.blur(views, training=True)
-            views = ops.clip(views, 0.0, 1.0)
-        return views
+        for layer in layers:
+            views = layer(views, training=True)
+        return ops.clip(views, 0.0, 1.0)
 
     def compute_output_shape(self, input_shape):
         if len(input_shape) == 3:
@@ -332,4 +379,19 @@ class SimCLRAugmentation(keras.layers.Layer):
                 "seed": self.seed,
             }
         )
+        if self.custom_appearance:
+            config["appearance_layers"] = [
+                keras.saving.serialize_keras_object(layer)
+                for layer in self._appearance_layers
+            ]
         return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)  # never modify the caller's config
+        if config.get("appearance_layers") is not None:
+            config["appearance_layers"] = [
+                keras.saving.deserialize_keras_object(layer)
+                for layer in config["appearance_layers"]
+            ]
+        return cls(**config)

@@ -3,9 +3,9 @@
 import numbers
 
 import keras
-import tensorflow as tf
 from keras import ops
 
+from keras_simclr import backend
 from keras_simclr.distribute import (
     cross_replica_concat,
     num_replicas,
@@ -71,19 +71,12 @@ def contrastive_logits(projections_a, projections_b, temperature=0.1):
     """
     check_temperature(temperature)
     _check_batch_size(projections_a, projections_b)
-    if _single_replica() and keras.backend.backend() == "tensorflow":
+    if _single_replica():
         # A graph's batch size may be known only at run time (JAX and
         # PyTorch shapes are concrete, checked above).
-        with tf.control_dependencies(
-            [
-                tf.debugging.assert_greater_equal(
-                    tf.shape(projections_a)[0],
-                    2,
-                    message="NT-Xent needs a batch of at least 2 images.",
-                )
-            ]
-        ):
-            projections_a = tf.identity(projections_a)
+        projections_a = backend.current().at_least_two_rows(
+            projections_a, "NT-Xent needs a batch of at least 2 images."
+        )
     # Logits and softmax in float32 whatever the input dtype (mixed precision).
     projections_a = ops.normalize(ops.cast(projections_a, "float32"), axis=-1)
     projections_b = ops.normalize(ops.cast(projections_b, "float32"), axis=-1)

@@ -56,19 +56,62 @@ def scaling_layer(value_range, name=None):
     )
 
 
-def scaled_encoder(augmentation, encoder, name="encoder"):
-    """A functional images → h model with the augmentation's inference scaling.
+def serving_outputs(images, value_range, encoder, projection_head=None):
+    """The serving graph on symbolic `images`: scaled to [0, 1], encoded.
+
+    The one place the serving encoder is built: `serving_encoder` (the
+    model's `serving_encoder()`, every export format) and the keras-hub
+    backbone call it. On images of the trained side the augmentation's
+    inference mode is its value scaling alone (the central square is the
+    whole image), so the graph is `Rescaling` then the encoder: no crop op
+    that a converter (ONNX, LiteRT) would have to support.
 
     Args:
-        augmentation: a `SimCLRAugmentation` (in inference mode it centre-crops,
-            resizes to its `image_size` and scales `value_range` to [0, 1]).
-        encoder: images in [0, 1] → `(B, D)`.
-        name: the model's name.
+        images: a symbolic `(B, S, S, 3)` input in `value_range`.
+        value_range: (low, high) of the pixels.
+        encoder: images in [0, 1] → h (or a feature map).
+        projection_head: None, or the head: then `{"features", "projections"}`.
     """
-    images = keras.Input((None, None, 3), name="images")
-    views = augmentation(images, training=False)
+    views = scaling_layer(value_range, name="scaling")(ops.cast(images, "float32"))
     features = encoder(views, training=False)
-    return keras.Model(images, features, name=name)
+    if projection_head is None:
+        return features
+    return {
+        "features": features,
+        "projections": projection_head(features, training=False),
+    }
+
+
+def serving_encoder(
+    encoder, image_size, value_range=(0, 255), projection_head=None, name=None
+):
+    """A functional model: images `(B, S, S, 3)` in `value_range` → h (and z).
+
+    Its input is uint8 when `value_range` is (0, 255), float32 otherwise.
+    `SimCLRModel.serving_encoder()` builds it from the model's parts;
+    `keras_simclr.export` writes it in every format.
+
+    Args:
+        encoder: images in [0, 1] → `(B, D)`.
+        image_size: int, the trained side `S`.
+        value_range: (low, high) of the input pixels. Defaults to (0, 255).
+        projection_head: None, or the head: the model then outputs
+            `{"features": h, "projections": z}`.
+        name: the model's name.
+
+    Examples:
+        >>> import keras, numpy as np
+        >>> encoder = keras.Sequential([keras.Input((4, 4, 3)),
+        ...                             keras.layers.GlobalAveragePooling2D()])
+        >>> served = serving_encoder(encoder, 4)
+        >>> served.inputs[0].dtype, served.predict(np.full((1, 4, 4, 3), 255, "uint8"), verbose=0).tolist()
+        ('uint8', [[1.0, 1.0, 1.0]])
+    """
+    value_range = tuple(value_range)
+    dtype = "uint8" if value_range == (0, 255) else "float32"
+    images = keras.Input((image_size, image_size, 3), dtype=dtype, name="images")
+    outputs = serving_outputs(images, value_range, encoder, projection_head)
+    return keras.Model(images, outputs, name=name)
 
 
 def pooled_encoder(encoder):

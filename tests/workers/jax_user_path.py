@@ -32,7 +32,7 @@ def main(start, backup, images_path, output):
     results["knn"] = ks.knn_accuracy(model, (images, labels), (images, labels), k=5)
     tuned = ks.fine_tune(model, (images, labels), epochs=1, batch_size=8)
     results["fine_tuned"] = tuned.accuracy
-    encoder = model.export_encoder()
+    encoder = model.serving_encoder()
     results["export_gap"] = float(
         np.abs(
             encoder.predict(images, verbose=0) - model.predict(images, verbose=0)

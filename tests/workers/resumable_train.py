@@ -18,7 +18,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from model_helpers import tiny_images, tiny_model  # noqa: E402
+from harness import tiny_images, tiny_model  # noqa: E402
 
 import keras_simclr as ks  # noqa: E402
 

@@ -1,0 +1,264 @@
+"""`pretrain`: the whole pretraining run, as `keras-simclr pretrain` does it.
+
+Data → the paper's recipe (`keras_simclr.recipes`) → `fit` with a NaN guard
+and an atomic checkpoint per epoch → save → linear probe and kNN beside the
+same encoder at random initialisation. The command line parses its
+arguments and calls this function; a Python user gets the same run, the
+same checks and the same resume policy without copying it.
+
+    import keras_simclr as ks
+    run = ks.workflow.pretrain("photos/", image_size=96, epochs=100,
+                               output="photos.keras")
+    run.model, run.history, run.scores
+"""
+
+import dataclasses
+import shutil
+import time
+import typing
+import warnings
+
+import keras
+import numpy as np
+
+from keras_simclr import backend, callbacks, datasets, distribute, recipes, saving
+from keras_simclr.choices import PRECISIONS
+from keras_simclr.evaluation import evaluate_representation
+
+
+@dataclasses.dataclass
+class PretrainingRun:
+    """What `pretrain` did.
+
+    Attributes:
+        model: the trained `SimCLRModel` (saved at `output`).
+        history: `fit`'s `keras.callbacks.History`.
+        splits: the `datasets.Splits` it trained and probed on.
+        steps_per_epoch: planned steps per epoch (the schedule's).
+        scores: `[(label, RepresentationScores)]`: the pretrained encoder and
+            the same encoder at random initialisation; empty without a probe.
+    """
+
+    model: typing.Any
+    history: typing.Any
+    splits: typing.Any
+    steps_per_epoch: int
+    scores: list
+
+
+def pretrain(
+    dataset="digits",
+    *,
+    output="simclr.keras",
+    image_size=None,
+    depth=18,
+    width=0.25,
+    epochs=12,
+    batch_size=128,
+    temperature=None,
+    learning_rate=None,
+    lr_scaling="sqrt",
+    warmup_epochs=None,
+    weight_decay=1e-6,
+    crop_area=(0.08, 1.0),
+    jitter_strength=None,
+    blur_rate=None,
+    resume=False,
+    strategy="default",
+    mixed_precision="float32",
+    probe=True,
+    seed=0,
+    verbose=1,
+    log=print,
+):
+    """Pretrains, saves and probes a SimCLR encoder: `keras-simclr pretrain`.
+
+    Reference: Chen et al., 2020, Appendix B (the recipe, through
+    `keras_simclr.recipes`). Before any work the output is checked (it must
+    end in `.keras` and be writable) and locked against a second run on the
+    same output. Each epoch is checkpointed atomically to `OUTPUT.backup/`;
+    a run interrupted there is refused unless `resume=True`, which continues
+    it. The checkpoint is removed once the model is saved.
+
+    Args:
+        dataset: "digits" (embedded, no network), "cifar10", "cifar100",
+            "stl10", an image folder, TFRecords or an `.npz` of `x`, `y`
+            (see `datasets.load`). Defaults to "digits".
+        output: the `.keras` file to write. Defaults to "simclr.keras".
+        image_size: view side; None for the dataset's.
+        depth: ResNet depth (18, 34, 50, 101, 152). Defaults to 18.
+        width: ResNet width multiplier. Defaults to 0.25.
+        epochs: int. Defaults to 12.
+        batch_size: global batch, in images (divisible by the replicas).
+            Defaults to 128.
+        temperature: NT-Xent temperature; None for the paper's (0.5 below
+            64 px, else 0.1).
+        learning_rate: base rate before batch scaling; None for the paper's.
+        lr_scaling: "sqrt" (0.075 x sqrt(B)) or "linear" (0.3 x B / 256).
+        warmup_epochs: None for 10% of `epochs`.
+        weight_decay: LARS weight decay. Defaults to 1e-6.
+        crop_area: (low, high) crop area. Defaults to (0.08, 1.0).
+        jitter_strength: None for the paper's (0.5 below 64 px, else 1.0).
+        blur_rate: None for the paper's (0 below 64 px, else 0.5).
+        resume: continue from `OUTPUT.backup/`.
+        strategy: "default", "mirrored", "multi-worker" or "tpu" (see
+            `distribute.make_strategy`).
+        mixed_precision: one of `PRECISIONS` (sets Keras's global policy).
+        probe: linear probe and kNN at the end when the data has labels.
+        seed: int >= 0 (Keras's global seed, shuffling, crops).
+        verbose: `fit`'s progress: 0, 1 or 2.
+        log: called with each message of the run (its set-up, resume,
+            save); None for none. Defaults to `print`.
+
+    Returns:
+        A `PretrainingRun`.
+    """
+    settings = dict(locals())
+    # Before any work: an output that cannot be written fails now, not after
+    # training; a second run on the same output is refused.
+    saving.check_output_path(output)
+    with saving.output_lock(output):
+        return _pretrain(**settings)
+
+
+def _pretrain(
+    dataset,
+    output,
+    image_size,
+    depth,
+    width,
+    epochs,
+    batch_size,
+    temperature,
+    learning_rate,
+    lr_scaling,
+    warmup_epochs,
+    weight_decay,
+    crop_area,
+    jitter_strength,
+    blur_rate,
+    resume,
+    strategy,
+    mixed_precision,
+    probe,
+    seed,
+    verbose,
+    log,
+):
+    say = log or _silent
+    if seed < 0:
+        raise ValueError(f"`seed` (--seed) must be >= 0. Received: {seed}")
+    if mixed_precision not in PRECISIONS:
+        raise ValueError(
+            f"`mixed_precision` must be one of {PRECISIONS}. Received: "
+            f"{mixed_precision!r}"
+        )
+    keras.utils.set_random_seed(seed)
+    if mixed_precision != "float32":
+        keras.mixed_precision.set_global_policy(mixed_precision)
+    strategy = distribute.make_strategy(strategy)
+    replicas = strategy.num_replicas_in_sync
+    if batch_size < 2 or batch_size % replicas:
+        raise ValueError(
+            f"`batch_size` (--batch-size) {batch_size} must be >= 2 (NT-Xent needs negatives) "
+            f"and divisible by the {replicas} replicas."
+        )
+    splits = datasets.load(dataset, image_size, batch_size, seed, crop_area)
+    if probe and splits.train is not None and splits.num_classes < 2:
+        raise ValueError(
+            f"the end-of-run probe needs at least 2 classes; {dataset} has "
+            f"{splits.num_classes}. Add class sub-folders, or pass --no-probe."
+        )
+    image_size = image_size or splits.image_size
+    data, steps_per_epoch = datasets.pretraining_batches(splits, batch_size, seed)
+    overrides = {"crop_area": crop_area, "jitter_strength": jitter_strength}
+    overrides = {key: value for key, value in overrides.items() if value is not None}
+    if blur_rate is not None:
+        overrides["blur_rate"] = blur_rate
+
+    def build(seed):
+        return recipes.simclr_model(
+            depth,
+            width,
+            image_size,
+            temperature=temperature,
+            # A tf.distribute replica normalises its share only: synchronise.
+            synchronized_batch_norm=replicas > 1
+            and backend.current().REPLICAS_SPLIT_BATCH_NORM,
+            seed=seed,
+            **overrides,
+        )
+
+    with strategy.scope():
+        model = build(seed)
+        model.compile(
+            optimizer=recipes.pretraining_optimizer(
+                batch_size,
+                steps_per_epoch * epochs,
+                None if warmup_epochs is None else int(warmup_epochs * steps_per_epoch),
+                learning_rate,
+                lr_scaling,
+                weight_decay,
+            )
+        )
+    backup = f"{output}.backup"
+    found = callbacks.latest_checkpoint(backup)
+    if found and not resume:
+        raise ValueError(
+            f"{backup}/ holds the checkpoint of an interrupted run (after epoch "
+            f"{found[0]}); pass --resume to continue it, or delete the folder."
+        )
+    if resume:
+        say(
+            f"keras-simclr: resuming after epoch {found[0]} from {found[1]}"
+            if found
+            else f"keras-simclr: --resume: no checkpoint in {backup}/, starting afresh"
+        )
+    params = sum(int(np.prod(w.shape)) for w in model.encoder.trainable_weights)
+    say(
+        f"keras-simclr: pretraining ResNet-{depth} x{width} "
+        f"({params / 1e6:.2f} M parameters) on {dataset} at {image_size}px, "
+        f"{epochs} epochs x {steps_per_epoch} steps, batch {batch_size}, "
+        f"{replicas} replica(s), temperature {model.temperature}, "
+        f"{backend.name()} backend"
+    )
+    start = time.time()
+    with warnings.catch_warnings():
+        # A photo reader's size is unknown until its first pass ends (files
+        # may be skipped), and Keras says so at the end of epoch 1 with "Your
+        # input ran out of data": noise for a run that plans its steps.
+        warnings.filterwarnings("ignore", message="Your input ran out of data")
+        history = model.fit(
+            data,
+            epochs=epochs,
+            callbacks=[
+                callbacks.NaNGuard(),
+                # The checkpoint is removed only once the model is saved (below).
+                callbacks.AtomicBackupAndRestore(backup, delete_checkpoint=False),
+            ],
+            verbose=verbose,
+        )
+    saving.save_model(model, output)
+    shutil.rmtree(backup, ignore_errors=True)
+    say(f"keras-simclr: trained in {time.time() - start:.0f} s; saved {output}")
+    scores = []
+    if probe and splits.train is None:
+        say("keras-simclr: no labels (no class sub-folders): probe skipped")
+    elif probe:
+        scores.append(("SimCLR pretrained", probe_scores(model, splits)))
+        scores.append(("random initialisation", probe_scores(build(seed + 1), splits)))
+    return PretrainingRun(model, history, splits, steps_per_epoch, scores)
+
+
+def probe_scores(model, splits):
+    """Linear probe and kNN (k = min(200, 20 per class)) of `model` on
+    `splits.train` → `splits.validation`."""
+    k = min(200, 20 * splits.num_classes)
+    return evaluate_representation(model, splits.train, splits.validation, k=k)
+
+
+def _silent(*_):
+    pass
+
+
+__all__ = ["PRECISIONS", "PretrainingRun", "pretrain", "probe_scores"]
