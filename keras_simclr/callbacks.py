@@ -8,7 +8,8 @@ import shutil
 
 import keras
 
-from keras_simclr.saving import atomic_path, remove_partial_writes
+from keras_simclr import backend
+from keras_simclr.saving import atomic_path, remove_partial_writes, scratch_path
 
 
 class NaNGuard(keras.callbacks.Callback):
@@ -71,6 +72,10 @@ class AtomicBackupAndRestore(keras.callbacks.Callback):
         backup_dir: folder for the checkpoints.
         delete_checkpoint: remove `backup_dir` when training ends normally.
             Defaults to True.
+        writer: whether this process writes the checkpoints. Defaults to
+            None: the process the backend names (`is_writer`: process 0 of
+            a multi-process JAX run, the chief of a multi-worker
+            strategy). Every process restores from the same folder.
 
     Examples:
         >>> import os, tempfile, numpy as np, keras
@@ -86,16 +91,24 @@ class AtomicBackupAndRestore(keras.callbacks.Callback):
         2
     """
 
-    def __init__(self, backup_dir, delete_checkpoint=True):
+    def __init__(self, backup_dir, delete_checkpoint=True, writer=None):
         super().__init__()
         if not backup_dir:
             raise ValueError("AtomicBackupAndRestore needs a backup_dir.")
         self.backup_dir = os.fspath(backup_dir)
         self.delete_checkpoint = delete_checkpoint
+        self.writer = writer
         self.restored_epoch = 0
 
+    def _writes(self):
+        if self.writer is None:
+            strategy = getattr(self.model, "distribute_strategy", None)
+            self.writer = backend.current().is_writer(strategy)
+        return self.writer
+
     def on_train_begin(self, logs=None):
-        remove_partial_writes(self.backup_dir)
+        if self._writes():
+            remove_partial_writes(self.backup_dir)
         found = latest_checkpoint(self.backup_dir)
         if found is None:
             return
@@ -127,6 +140,12 @@ class AtomicBackupAndRestore(keras.callbacks.Callback):
             )
 
     def on_epoch_end(self, epoch, logs=None):
+        if not self._writes():
+            # Every process of a run saves (the weights are read with a
+            # collective); this one into a folder it removes.
+            with scratch_path(WEIGHTS_FILE) as path:
+                self.model.save_weights(path)
+            return
         os.makedirs(self.backup_dir, exist_ok=True)
         final = os.path.join(self.backup_dir, f"epoch-{epoch + 1:06d}")
         with atomic_path(final) as partial:
@@ -141,7 +160,7 @@ class AtomicBackupAndRestore(keras.callbacks.Callback):
                 shutil.rmtree(os.path.join(self.backup_dir, name), ignore_errors=True)
 
     def on_train_end(self, logs=None):
-        if self.delete_checkpoint:
+        if self.delete_checkpoint and self._writes():
             shutil.rmtree(self.backup_dir, ignore_errors=True)
 
 

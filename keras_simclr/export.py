@@ -15,13 +15,21 @@ import os
 
 import keras
 
-from keras_simclr import backend
+from keras_simclr import backend, saving
 from keras_simclr.choices import EXPORT_FORMATS
 from keras_simclr.simclr_model import SimCLRModel
 
 FORMATS = EXPORT_FORMATS
 # Keras's names for the formats it writes itself.
 KERAS_FORMATS = {"saved_model": "tf_saved_model", "onnx": "onnx", "litert": "litert"}
+# What each format writes: a file with this suffix, or a folder (None).
+SUFFIXES = {
+    "saved_model": None,
+    "onnx": ".onnx",
+    "litert": ".tflite",
+    "keras_hub": None,
+    "keras": ".keras",
+}
 EXTRAS = {
     "onnx": "pip install 'keras-simclr[export]'  (tf2onnx, onnx, onnxruntime)",
     "litert": "pip install 'keras-simclr[export]'  (ai-edge-litert)",
@@ -72,9 +80,7 @@ def export_encoder(model, path, format="saved_model", projections=False):
         raise ValueError(f"`format` must be one of {FORMATS}. Received: {format!r}")
     _check_model(model)
     path = os.fspath(path)
-    parent = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(parent):
-        raise ValueError(f"the folder of the output does not exist: {parent!r}")
+    check_output(path, format)
     if format == "keras_hub":
         if projections:
             raise ValueError("a keras-hub backbone holds the encoder only (no z).")
@@ -96,6 +102,33 @@ def export_encoder(model, path, format="saved_model", projections=False):
     encoder(keras.ops.zeros((1, size, size, 3), encoder.inputs[0].dtype))
     encoder.export(path, format=KERAS_FORMATS[format], verbose=False)
     return path
+
+
+def check_output(path, format):
+    """Raises `ValueError` now for an output `format` could not be written to.
+
+    A folder format (`saved_model`, `keras_hub`) needs a new or empty folder
+    in an existing one; a file format its suffix (`.onnx`, `.tflite`,
+    `.keras`) in a writable folder (`saving.check_output_path`). The command
+    line and `export_encoder` check the same way, before any work.
+
+    Examples:
+        >>> check_output("encoder.onnx", "litert")
+        Traceback (most recent call last):
+        ...
+        ValueError: the output must end with .tflite, got 'encoder.onnx'
+    """
+    if format not in FORMATS:
+        raise ValueError(f"`format` must be one of {FORMATS}. Received: {format!r}")
+    path = os.fspath(path)
+    if SUFFIXES[format] is not None:
+        saving.check_output_path(path, suffix=SUFFIXES[format])
+        return
+    if os.path.exists(path) and (not os.path.isdir(path) or os.listdir(path)):
+        raise ValueError(f"the output {path!r} exists and is not an empty folder.")
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        raise ValueError(f"the folder of the output does not exist: {parent!r}")
 
 
 def _check_model(model):

@@ -3,6 +3,7 @@
 import contextlib
 import os
 import shutil
+import tempfile
 
 # Temporary names start with this; `remove_partial_writes` clears leftovers.
 PARTIAL_PREFIX = ".partial-"
@@ -45,6 +46,18 @@ def atomic_path(path, suffix=""):
         # it and `remove_partial_writes` clears it on the next run.)
         _remove(temporary)
         raise
+
+
+@contextlib.contextmanager
+def scratch_path(name):
+    """A path named `name` in a temporary folder, removed after the block.
+
+    Where the processes of a run must all save (a multi-process JAX run
+    reads the weights with a collective; so do multi-worker strategies), the
+    processes that do not write the output save here.
+    """
+    with tempfile.TemporaryDirectory(prefix="keras-simclr-") as folder:
+        yield os.path.join(folder, name)
 
 
 def save_model(model, path):

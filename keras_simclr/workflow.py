@@ -12,6 +12,7 @@ same checks and the same resume policy without copying it.
     run.model, run.history, run.scores
 """
 
+import contextlib
 import dataclasses
 import shutil
 import time
@@ -37,6 +38,8 @@ class PretrainingRun:
         steps_per_epoch: planned steps per epoch (the schedule's).
         scores: `[(label, RepresentationScores)]`: the pretrained encoder and
             the same encoder at random initialisation; empty without a probe.
+        writer: whether this process wrote the outputs (process 0 of a
+            multi-process run; True for one process).
     """
 
     model: typing.Any
@@ -44,6 +47,7 @@ class PretrainingRun:
     splits: typing.Any
     steps_per_epoch: int
     scores: list
+    writer: bool = True
 
 
 def pretrain(
@@ -79,6 +83,12 @@ def pretrain(
     same output. Each epoch is checkpointed atomically to `OUTPUT.backup/`;
     a run interrupted there is refused unless `resume=True`, which continues
     it. The checkpoint is removed once the model is saved.
+
+    Several processes (`strategy="multi-worker"`) run the same call: each
+    reads its share of a photo folder and all run the same steps; process 0
+    (the chief on TensorFlow) alone locks and writes the output and the
+    checkpoints and says what it does, and every process restores from the
+    same `OUTPUT.backup/` (a folder all of them see).
 
     Args:
         dataset: "digits" (embedded, no network), "cifar10", "cifar100",
@@ -117,11 +127,31 @@ def pretrain(
     # Before any work: an output that cannot be written fails now, not after
     # training; a second run on the same output is refused.
     saving.check_output_path(output)
-    with saving.output_lock(output):
-        return _pretrain(**settings)
+    if seed < 0:
+        raise ValueError(f"`seed` (--seed) must be >= 0. Received: {seed}")
+    if mixed_precision not in PRECISIONS:
+        raise ValueError(
+            f"`mixed_precision` must be one of {PRECISIONS}. Received: "
+            f"{mixed_precision!r}"
+        )
+    # First: a multi-process JAX run must be joined before any computation.
+    strategy = distribute.make_strategy(strategy)
+    keras.utils.set_random_seed(seed)
+    if mixed_precision != "float32":
+        keras.mixed_precision.set_global_policy(mixed_precision)
+    # One process of a run writes its outputs (and says what it does).
+    writer = backend.current().is_writer(strategy)
+    settings.update(
+        strategy=strategy,
+        writer=writer,
+        log=(log or _silent) if writer else _silent,
+    )
+    del settings["mixed_precision"]
+    with saving.output_lock(output) if writer else contextlib.nullcontext():
+        return _train(**settings)
 
 
-def _pretrain(
+def _train(
     dataset,
     output,
     image_size,
@@ -139,31 +169,29 @@ def _pretrain(
     blur_rate,
     resume,
     strategy,
-    mixed_precision,
     probe,
     seed,
     verbose,
     log,
+    writer,
 ):
-    say = log or _silent
-    if seed < 0:
-        raise ValueError(f"`seed` (--seed) must be >= 0. Received: {seed}")
-    if mixed_precision not in PRECISIONS:
-        raise ValueError(
-            f"`mixed_precision` must be one of {PRECISIONS}. Received: "
-            f"{mixed_precision!r}"
-        )
-    keras.utils.set_random_seed(seed)
-    if mixed_precision != "float32":
-        keras.mixed_precision.set_global_policy(mixed_precision)
-    strategy = distribute.make_strategy(strategy)
+    say = log
     replicas = strategy.num_replicas_in_sync
     if batch_size < 2 or batch_size % replicas:
         raise ValueError(
             f"`batch_size` (--batch-size) {batch_size} must be >= 2 (NT-Xent needs negatives) "
             f"and divisible by the {replicas} replicas."
         )
-    splits = datasets.load(dataset, image_size, batch_size, seed, crop_area)
+    processes, _ = backend.current().process_share()
+    if batch_size % processes:
+        raise ValueError(
+            f"`batch_size` (--batch-size) {batch_size} must be divisible by the "
+            f"{processes} processes."
+        )
+    # Readers batch per process: each reads its share of the files.
+    splits = datasets.load(
+        dataset, image_size, batch_size // processes, seed, crop_area
+    )
     if probe and splits.train is not None and splits.num_classes < 2:
         raise ValueError(
             f"the end-of-run probe needs at least 2 classes; {dataset} has "
@@ -238,8 +266,12 @@ def _pretrain(
             ],
             verbose=verbose,
         )
-    saving.save_model(model, output)
-    shutil.rmtree(backup, ignore_errors=True)
+    if writer:
+        saving.save_model(model, output)
+        shutil.rmtree(backup, ignore_errors=True)
+    else:  # every process saves (a collective reads the weights)
+        with saving.scratch_path("model.keras") as path:
+            model.save(path)
     say(f"keras-simclr: trained in {time.time() - start:.0f} s; saved {output}")
     scores = []
     if probe and splits.train is None:
@@ -247,7 +279,7 @@ def _pretrain(
     elif probe:
         scores.append(("SimCLR pretrained", probe_scores(model, splits)))
         scores.append(("random initialisation", probe_scores(build(seed + 1), splits)))
-    return PretrainingRun(model, history, splits, steps_per_epoch, scores)
+    return PretrainingRun(model, history, splits, steps_per_epoch, scores, writer)
 
 
 def probe_scores(model, splits):

@@ -240,3 +240,17 @@ def test_one_serving_encoder_for_the_model_export_and_keras_hub():
     ]
     with pytest.raises(ValueError, match="takes a SimCLRModel"):
         ks.export.export_encoder(model.encoder, "x.keras", format="keras")
+
+
+def test_python_export_checks_its_output_as_the_command_line_does(tmp_path):
+    model = ks.recipes.simclr_model(18, 0.0625, image_size=16, projection_dim=8)
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match="not an empty folder"):
+        ks.export.export_encoder(model, busy, format="saved_model")
+    assert os.listdir(busy) == ["notes.txt"]
+    with pytest.raises(ValueError, match="must end with .tflite"):
+        ks.export.export_encoder(model, tmp_path / "encoder.onnx", format="litert")
+    with pytest.raises(ValueError, match="does not exist"):
+        ks.export.export_encoder(model, tmp_path / "no" / "sm", format="saved_model")

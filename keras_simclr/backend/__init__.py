@@ -70,6 +70,14 @@ INTERFACE = (
     "step_logs",
     "check_can_train",
     "on_import",
+    # `(processes, index)` whose input this process feeds: each process of
+    # a multi-process JAX run feeds its share of the global batch (Keras's
+    # trainer takes per-process batches). (1, 0) where a strategy
+    # distributes the data itself (tf.distribute) or one process trains.
+    "process_share",
+    # Whether this process writes the run's outputs (model, checkpoints,
+    # features): one process of a run does.
+    "is_writer",
 )
 
 _MODULES = {}

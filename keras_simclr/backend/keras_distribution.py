@@ -58,7 +58,11 @@ def data_parallel(name):
         return KerasDistribution()
     if name == "multi-worker":
         keras.distribution.initialize()
-    distribution = keras.distribution.DataParallel()
+    # keras-simclr's adapter (`datasets.pretraining_data`) feeds each process
+    # its share itself: a photo reader reads its process's files, before
+    # decoding; Keras's own sharding would read and decode every file in
+    # every process and keep its share of the batches.
+    distribution = keras.distribution.DataParallel(auto_shard_dataset=False)
     keras.distribution.set_distribution(distribution)
     return KerasDistribution(distribution)
 

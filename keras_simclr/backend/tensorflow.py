@@ -107,6 +107,22 @@ def step_logs(logs):
     return {name: tf.reshape(value, (1,)) for name, value in logs.items()}
 
 
+def process_share():
+    """(1, 0): `tf.distribute` splits and shards the data itself (a reader
+    given an `InputContext` reads its share of the files)."""
+    return 1, 0
+
+
+def is_writer(strategy=None):
+    """The chief of a multi-worker `strategy` (worker 0); otherwise True.
+
+    Args:
+        strategy: the run's strategy; None for the one in scope.
+    """
+    strategy = strategy or tf.distribute.get_strategy()
+    return bool(strategy.extended.should_checkpoint)
+
+
 def check_can_train():
     """Every TensorFlow set-up trains (strategies gather the negatives)."""
 

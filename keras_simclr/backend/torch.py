@@ -25,6 +25,15 @@ def make_strategy(name):
     return data_parallel(name)
 
 
+def process_share():
+    """(1, 0): one process trains on PyTorch."""
+    return 1, 0
+
+
+def is_writer(strategy=None):
+    return True
+
+
 def check_can_train():
     """Raises on several PyTorch processes: negatives would stay local.
 

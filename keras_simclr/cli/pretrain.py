@@ -29,6 +29,6 @@ def pretrain(args):
         seed=args.seed,
         verbose=args.verbose,
     )
-    if run.scores:
+    if run.scores and run.writer:  # one process of a run prints
         report(run.scores)
     return 0

@@ -4,21 +4,10 @@ import os
 
 
 def export(args):
-    from keras_simclr import saving
     from keras_simclr.cli.evaluate import load_model
-    from keras_simclr.export import export_encoder
+    from keras_simclr.export import check_output, export_encoder
 
-    folder_formats = ("saved_model", "keras_hub")
-    if args.format in folder_formats:
-        if os.path.exists(args.output) and (
-            not os.path.isdir(args.output) or os.listdir(args.output)
-        ):
-            raise ValueError(
-                f"the output {args.output!r} exists and is not an empty folder."
-            )
-    else:
-        suffix = {"onnx": ".onnx", "litert": ".tflite", "keras": ".keras"}[args.format]
-        saving.check_output_path(args.output, suffix=suffix)
+    check_output(args.output, args.format)  # before loading the model
     model = load_model(args.model)
     try:
         export_encoder(model, args.output, args.format, projections=args.projections)

@@ -312,6 +312,8 @@ def build(
     file_paths=(),
     class_names=None,
     num_items=None,
+    total_items=None,
+    shares=1,
 ):
     """The common pipeline (see the module docstring): items → batches of views.
 
@@ -324,7 +326,9 @@ def build(
             tf.distribute's auto-sharding is then turned off.
         file_paths: the keys of `items`, for `ReaderInfo`.
         class_names: the labels' names, or None.
-        num_items: the number of items, when known.
+        num_items: the number of items of this pipeline, when known.
+        total_items: the number of items of all pipelines, when known.
+        shares: the number of pipelines the items are shared among.
 
     Returns:
         A batched, prefetched `tf.data.Dataset` carrying its `ReaderInfo`
@@ -374,6 +378,8 @@ def build(
         mode=options.mode,
         tracker=tracker,
         num_items=num_items,
+        total_items=num_items if total_items is None else total_items,
+        shares=shares,
     )
     return attach(dataset, info)
 

@@ -4,6 +4,7 @@ import dataclasses
 
 import tensorflow as tf
 
+from keras_simclr import backend
 from keras_simclr.datasets import encoded_images
 from keras_simclr.datasets.listing import IMAGE_EXTENSIONS, list_image_files
 
@@ -45,7 +46,8 @@ def image_files(
         labels: None, "inferred" or a list of ints (see `list_image_files`).
         input_context: a `tf.distribute.InputContext`: this pipeline reads only
             its share of the files (`strategy.distribute_datasets_from_function`),
-            so each worker decodes only its files.
+            so each worker decodes only its files. In a multi-process JAX run
+            a "pretrain" reader takes its process's share by itself.
         **options: the options every reader shares, documented in
             `ReaderOptions`: `crop_area`, `aspect_ratio`, `shuffle`, `seed`,
             `on_error`, `drop_remainder`, `shuffle_buffer` (default: all
@@ -88,8 +90,13 @@ def files_reader(paths, labels, class_names, options, input_context=None):
         labels: a list of ints, or None.
         class_names: the labels' names, or None.
         options: a `ReaderOptions` (its `shuffle_buffer` None: all files).
-        input_context: a `tf.distribute.InputContext`, or None.
+        input_context: a `tf.distribute.InputContext`, or None: in a
+            multi-process JAX run a "pretrain" reader then reads its
+            process's share (`process_context`).
     """
+    total = len(paths)
+    if input_context is None and options.mode == "pretrain":
+        input_context = process_context()
     labelled = labels is not None
     items = tf.data.Dataset.from_tensor_slices(
         (paths, paths, labels if labelled else [-1] * len(paths))
@@ -111,4 +118,16 @@ def files_reader(paths, labels, class_names, options, input_context=None):
         file_paths=paths,
         class_names=class_names,
         num_items=len(paths),
+        total_items=total,
+        shares=1 if input_context is None else input_context.num_input_pipelines,
     )
+
+
+def process_context():
+    """The `InputContext` of this process's share of the input in a
+    multi-process JAX run (`backend.current().process_share()`), else None.
+    """
+    processes, index = backend.current().process_share()
+    if processes == 1:
+        return None
+    return tf.distribute.InputContext(processes, index, processes)

@@ -32,6 +32,8 @@ import typing
 import numpy as np
 import tensorflow as tf
 
+from keras_simclr import backend
+
 LOGGER = logging.getLogger("keras_simclr")
 
 
@@ -67,6 +69,9 @@ class ReaderInfo:
         tracker: the `DecodeTracker` the reader fills as it decodes.
         num_items: images in this pipeline's share when known (image files),
             else None (TFRecords and tfds hold an unknown count per file).
+        total_items: images of all pipelines' shares when known.
+        shares: the number of pipelines (processes) the files are shared
+            among, each reading its own files.
     """
 
     file_paths: tuple
@@ -76,6 +81,8 @@ class ReaderInfo:
     mode: str
     tracker: typing.Any = dataclasses.field(repr=False, compare=False)
     num_items: typing.Any = None
+    total_items: typing.Any = None
+    shares: int = 1
 
     @property
     def num_files(self):
@@ -181,6 +188,14 @@ def pretraining_data(
         steps_per_epoch: int or None. Given, the data is left as it is.
         seed: shuffle seed for numpy images.
 
+    In a multi-process JAX run (`make_strategy("multi-worker")`) every
+    process calls this with the same arguments: `batch_size` stays the
+    global batch, of which each process feeds `batch_size // processes`
+    images a step (numpy: its rows of one shuffle, the same in every
+    process, seed 0 when None; a photo reader: from its own share of the
+    files, for the same number of steps in every process whatever files a
+    share skips).
+
     Returns:
         A `PretrainingData`.
 
@@ -196,8 +211,9 @@ def pretraining_data(
         if y is not None:
             raise ValueError("`y` must be None when `x` is a PretrainingData.")
         return x
+    share = backend.current().process_share()  # (processes, this one)
     if isinstance(x, np.ndarray):
-        dataset = _batches_of_arrays(x, y, batch_size or 32, shuffle, seed)
+        dataset = _batches_of_arrays(x, y, batch_size or 32, shuffle, seed, share)
     elif _is_distributed(x):
         # Built by `strategy.distribute_datasets_from_function`: it cannot be
         # mapped any more, so its function must yield the model's form.
@@ -222,8 +238,8 @@ def pretraining_data(
             f"{type(x).__name__}"
         )
     info = reader_info(x)
-    if info is not None and batch_size is not None and batch_size != info.batch_size:
-        dataset, info = _rebatched(dataset, info, batch_size)
+    if info is not None:
+        dataset, info = _reader_share(dataset, info, batch_size, share)
     planned = None
     if info is not None and info.num_items is not None and steps_per_epoch is None:
         planned = info.num_items // info.batch_size
@@ -231,7 +247,23 @@ def pretraining_data(
             raise no_full_batch(
                 f"the reader has {info.num_items} images", info.batch_size
             )
+        if info.shares > 1:
+            # Processes step together: each runs the steps of the smallest
+            # share (every share holds at least total // shares files),
+            # whatever files its own share skips; its reader repeats, so an
+            # epoch may take a few batches of the next pass.
+            planned = (info.total_items // info.shares) // info.batch_size
+            if planned == 0:
+                raise no_full_batch(
+                    f"each of {info.shares} processes reads about "
+                    f"{info.total_items // info.shares} images",
+                    info.batch_size,
+                )
+            steps_per_epoch = planned
+            dataset = dataset.repeat()
     dataset = as_model_inputs(dataset)
+    if info is None:  # a reader reads its process's files already
+        dataset = process_rows(dataset, share)
     dataset = _without_single_image_batches(dataset)
     if steps_per_epoch is None:
         batches = int(dataset.cardinality())
@@ -245,6 +277,33 @@ def pretraining_data(
             steps_per_epoch = batches
             dataset = dataset.repeat()
     return PretrainingData(dataset, steps_per_epoch, info, planned)
+
+
+def _reader_share(dataset, info, batch_size, share):
+    """A reader's dataset at this process's batch, and its facts.
+
+    `batch_size` is global: with several processes each feeds
+    `batch_size // processes` images a step from its own share of the files.
+    """
+    processes, _ = share
+    if info.shares != processes:
+        raise ValueError(
+            f"This reader reads {info.shares} share(s) of the files but "
+            f"{processes} processes train: build it after "
+            'ks.distribute.make_strategy("multi-worker") (a "pretrain" reader '
+            "then reads this process's share), or pass it an input_context "
+            f"of {processes} input pipelines."
+        )
+    if batch_size is None:
+        return dataset, info
+    if batch_size % processes:
+        raise ValueError(
+            f"The global batch {batch_size} must be divisible by the "
+            f"{processes} processes."
+        )
+    if batch_size // processes == info.batch_size:
+        return dataset, info
+    return _rebatched(dataset, info, batch_size // processes)
 
 
 def _rebatched(dataset, info, batch_size):
@@ -388,7 +447,7 @@ def _is_distributed(x):
     return isinstance(x, tf.distribute.DistributedDataset)
 
 
-def _batches_of_arrays(images, labels, batch_size, shuffle, seed):
+def _batches_of_arrays(images, labels, batch_size, shuffle, seed, share=(1, 0)):
     if images.ndim != 4:
         raise ValueError(
             "SimCLRModel.fit expects numpy images of shape (N, H, W, C). "
@@ -406,7 +465,37 @@ def _batches_of_arrays(images, labels, batch_size, shuffle, seed):
             left_over,
             batch_size,
         )
+    if share[0] > 1 and seed is None:
+        seed = 0  # every process shuffles the same arrays the same way
     return batch_arrays(images, labels, batch_size, shuffle, True, seed)
+
+
+def process_rows(dataset, share):
+    """This process's rows of each global batch of `dataset`.
+
+    In a multi-process run each process feeds `batch // processes` images a
+    step (Keras's JAX trainer joins them into the global batch): process i
+    takes rows `[i * b, (i + 1) * b)` of every batch. The batches need a
+    static size (`drop_remainder=True`).
+    """
+    processes, index = share
+    if processes == 1:
+        return dataset
+    inputs = dataset.element_spec
+    inputs = inputs[0] if isinstance(inputs, tuple) else inputs
+    batch = next(iter(inputs.values())).shape[0]
+    if batch is None:
+        raise ValueError(
+            f"In a run of {processes} processes each feeds its share of every "
+            "global batch, so the batches need a static size: batch the "
+            "dataset with drop_remainder=True."
+        )
+    if batch % processes:
+        raise ValueError(
+            f"The global batch {batch} must be divisible by the {processes} processes."
+        )
+    rebatched = dataset.rebatch(batch // processes, drop_remainder=True)
+    return rebatched.shard(processes, index)
 
 
 def check_label_count(images, labels):
