@@ -28,20 +28,47 @@ def names(paths, root):
     return sorted(os.path.relpath(path, root) for path in paths)
 
 
-def test_symlink_loops_end_and_links_out_of_the_folder_are_not_followed(tmp_path):
+def test_symlink_loops_end_and_links_elsewhere_are_read_once(tmp_path):
+    # #34 row 1: links that leave the folder are read (round three had
+    # refused them), each real file once, under the user's path.
     root = labelled_folder(tmp_path / "photos")
     outside = tmp_path / "elsewhere"
     os.makedirs(outside)
-    write(outside / "secret.jpg", photo(9))
+    write(outside / "linked.jpg", photo(9))
     os.symlink("..", root / "dog" / "up")  # a loop back to the root
     os.symlink(root / "cat", root / "cat" / "again")  # a loop into itself
-    os.symlink(outside, root / "dog" / "out")  # leaves the folder
+    os.symlink("/", root / "cat" / "everything")  # an ancestor: not walked
+    os.symlink(outside, root / "dog" / "out")  # a folder elsewhere
     os.symlink(root / "cat" / "0.jpg", root / "dog" / "same.jpg")  # a second name
     paths, labels, classes = datasets.list_image_files(root, labels="inferred")
     assert names(paths, root) == [
-        f"{c}/{i}.jpg" for c in ("cat", "dog") for i in range(3)
+        *[f"cat/{i}.jpg" for i in range(3)],
+        *[f"dog/{i}.jpg" for i in range(3)],
+        "dog/out/linked.jpg",
     ]
-    assert classes == ["cat", "dog"] and labels == [0, 0, 0, 1, 1, 1]
+    assert classes == ["cat", "dog"] and labels == [0, 0, 0, 1, 1, 1, 1]
+
+
+def test_a_folder_of_links_to_photos_elsewhere_is_read(tmp_path):
+    # #34 row 1: a split made of links into one pool of photos, and a folder
+    # that is itself a link to a folder elsewhere.
+    pool = tmp_path / "pool"
+    os.makedirs(pool)
+    for index in range(5):
+        write(pool / f"{index}.jpg", photo(index))
+    split = tmp_path / "split"
+    os.makedirs(split)
+    for index in range(5):
+        os.symlink(pool / f"{index}.jpg", split / f"link{index}.jpg")
+    os.symlink(pool / "0.jpg", split / "again.jpg")  # the same photo twice
+    paths, _, _ = datasets.list_image_files(split)
+    assert names(paths, split) == ["again.jpg", *[f"link{i}.jpg" for i in range(1, 5)]]
+    linked_folder = tmp_path / "snapshot"
+    os.symlink(pool, linked_folder)
+    paths, _, _ = datasets.list_image_files(linked_folder)
+    assert names(paths, linked_folder) == [f"{i}.jpg" for i in range(5)]
+    pairs = datasets.image_files(split, 16, batch_size=5, seed=0)
+    assert sum(len(views_a) for views_a, _ in pairs) == 5
 
 
 def test_hidden_and_empty_folders_are_not_classes(tmp_path, caplog):

@@ -10,7 +10,6 @@ from harness import StepsPerEpoch, bad_folder, write
 
 import keras_simclr as ks
 from keras_simclr import datasets
-from keras_simclr.datasets import encoded_images
 
 WIDTH, HEIGHT = 800, 200  # a 4:1 scene, far outside the crop's aspect range
 
@@ -212,7 +211,7 @@ def test_readers_turn_tf_data_autotuning_off(tmp_path):
             options = dataset.options()
             assert options.autotune.enabled is False
             assert options.autotune.initial_parallelism == (
-                encoded_images.schedulable_cores()
+                datasets.iteration.schedulable_cores()
             )
             policy = options.experimental_distribute.auto_shard_policy
             assert (policy == off) == auto_shard_off

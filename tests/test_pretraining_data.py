@@ -154,3 +154,20 @@ def test_no_full_batch_is_refused_in_one_sentence(photos):
     for data, batch_size in ((images, 4), (reader, None), (empty, None)):
         with pytest.raises(ValueError, match="needs at least one full batch"):
             datasets.pretraining_data(data, batch_size=batch_size)
+
+
+def test_what_fit_receives_never_waits_for_tf_datas_autotuning(photos):
+    # Issue #34 row 24: Keras deletes its iterator of a user's pipeline
+    # before fit returns; with autotuning on the deletion could wait up to a
+    # minute. The adapter turns it off for every input.
+    images = np.zeros((8, 16, 16, 3), "uint8")
+    users = (
+        tf.data.Dataset.from_tensor_slices(images)
+        .shuffle(8)
+        .batch(4, drop_remainder=True)
+        .prefetch(tf.data.AUTOTUNE)
+    )
+    for data in (images, users, datasets.image_files(photos, 16, batch_size=2)):
+        options = datasets.pretraining_data(data, batch_size=4).dataset.options()
+        assert options.autotune.enabled is False
+    assert users.options().autotune.enabled is not False  # the user's own: as is

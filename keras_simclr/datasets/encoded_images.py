@@ -20,11 +20,11 @@ skipped and reported by key, or raise.
 """
 
 import dataclasses
-import os
 
 import tensorflow as tf
 
 from keras_simclr.datasets import crops, decode
+from keras_simclr.datasets.iteration import quiet_options
 from keras_simclr.datasets.pretraining import ReaderInfo, ViewPair, attach
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -384,31 +384,12 @@ def build(
     return attach(dataset, info)
 
 
-def schedulable_cores():
-    """The CPU cores this process may run on (its affinity, where known)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
-
-
 def reader_options(sharded):
-    """The `tf.data.Options` every reader sets: autotuning off; with `sharded`,
-    tf.distribute's auto-sharding off too (the file list is sharded already,
-    before anything is read or decoded).
-
-    Autotuning off: TensorFlow (2.21) deletes an iterator only once tf.data's
-    autotuning thread wakes from its sleep, whose period doubles up to a
-    minute, so the end of a loop over a reader could wait that long (2.3
-    and 8.0 s in 2 of 5 loops of 20-40 s, 2 cores; 0.01 s at most with it
-    off: benchmarks/after_last_batch.py, `loop_photos`). Without it each
-    `AUTOTUNE` stage runs as many calls in parallel as tf.data has threads
-    (`initial_parallelism`: one per schedulable core; tf.data's own default
-    stops at 16): as fast as autotuned on 2 cores
-    (benchmarks/input_pipeline.py); many-core machines were not measured.
-    """
-    options = tf.data.Options()
-    options.autotune.enabled = False
-    options.autotune.initial_parallelism = schedulable_cores()
+    """The `tf.data.Options` every reader sets: autotuning off
+    (`iteration.quiet_options`: no wait when an iterator is deleted); with
+    `sharded`, tf.distribute's auto-sharding off too (the file list is
+    sharded already, before anything is read or decoded)."""
+    options = quiet_options()
     if sharded:
         options.experimental_distribute.auto_shard_policy = (
             tf.data.experimental.AutoShardPolicy.OFF

@@ -1,13 +1,17 @@
-"""Which image files a folder holds: a walk that ends, stays inside, and says
-what it left out.
+"""Which image files a folder holds: a walk that ends, reads each real file
+once, and says what it left out.
 
 A real photo folder holds more than photos: hidden folders
 (`.ipynb_checkpoints/`, `.git/`), symbolic links (some in loops, some
 pointing elsewhere), empty class folders, names that are not UTF-8, and
 images TensorFlow cannot decode (TIFF, HEIC, AVIF). The walk here:
 
-- follows a symbolic link only to a target inside the folder, and reads each
-  real file once (by its real path), so loops end;
+- follows symbolic links, to files and folders inside the folder or
+  elsewhere (dataset splits made of links into one pool of photos, caches
+  that link files into a snapshot), and reads each real file once (by its
+  real path), named by the path under the folder; loops end: a folder
+  already walked, or one that holds the folder itself (a link to an
+  ancestor), is not entered;
 - skips names that start with "." (hidden files and folders);
 - keeps the files TensorFlow decodes (`IMAGE_EXTENSIONS`) and names, once,
   the image files it cannot decode and the names it cannot read as UTF-8;
@@ -99,7 +103,8 @@ def _is_image(path):
 
 
 def _inside(path, root):
-    return path == root or path.startswith(root + os.sep)
+    """Whether `path` is `root` or below it (real, absolute paths; `/` too)."""
+    return os.path.commonpath([path, root]) == root
 
 
 def _readable_name(path):
@@ -110,20 +115,24 @@ def _readable_name(path):
     return True
 
 
-def images_under(folder, report=True):
+def images_under(folder, report=True, seen_files=None):
     """Image files under `folder`, sorted, each real file once (see module).
 
     Args:
         folder: the folder to walk.
         report: log what was left out (other image types, unreadable names).
+        seen_files: a set of real paths already read (shared by the class
+            folders of one dataset, so a file linked into two classes is
+            read once); filled in place.
     """
     root = os.path.realpath(folder)
-    seen_folders, seen_files = set(), set()
+    seen_folders = set()
+    seen_files = set() if seen_files is None else seen_files
     found, other_types, unreadable = [], [], []
     for current, folders, files in os.walk(folder, followlinks=True):
         real = os.path.realpath(current)
-        if not _inside(real, root) or real in seen_folders:
-            folders[:] = []  # a link out of the folder, or a loop: not entered
+        if real in seen_folders or (real != root and _inside(root, real)):
+            folders[:] = []  # a loop: walked already, or holds the folder itself
             continue
         seen_folders.add(real)
         folders[:] = sorted(name for name in folders if not name.startswith("."))
@@ -141,7 +150,7 @@ def images_under(folder, report=True):
                 unreadable.append(path)
                 continue
             target = os.path.realpath(path)
-            if not _inside(target, root) or target in seen_files:
+            if target in seen_files:
                 continue
             if os.path.isfile(target):
                 seen_files.add(target)
@@ -176,8 +185,9 @@ def _labelled_folder(folder):
         if entry.is_dir() and not entry.name.startswith(".")
     )
     class_names, paths, labels, empty = [], [], [], []
+    seen_files = set()  # a file linked into two classes is read once
     for name in candidates:
-        members = images_under(os.path.join(folder, name))
+        members = images_under(os.path.join(folder, name), seen_files=seen_files)
         if not members:
             empty.append(name)
             continue

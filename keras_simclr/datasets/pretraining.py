@@ -33,6 +33,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_simclr import backend
+from keras_simclr.datasets.iteration import quiet_options
 
 LOGGER = logging.getLogger("keras_simclr")
 
@@ -276,6 +277,10 @@ def pretraining_data(
             # step. Repeated, one iterator serves every epoch (each reshuffles).
             steps_per_epoch = batches
             dataset = dataset.repeat()
+    # Keras deletes its iterator before fit returns: without autotuning the
+    # deletion does not wait for tf.data's autotuning thread (up to a
+    # minute, at random; `iteration.quiet_options`).
+    dataset = dataset.with_options(quiet_options())
     return PretrainingData(dataset, steps_per_epoch, info, planned)
 
 
