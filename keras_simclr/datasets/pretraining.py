@@ -301,14 +301,18 @@ def _reader_share(dataset, info, batch_size, share):
         )
     if batch_size is None:
         return dataset, info
+    _check_divisible(batch_size, processes)
+    if batch_size // processes == info.batch_size:
+        return dataset, info
+    return _rebatched(dataset, info, batch_size // processes)
+
+
+def _check_divisible(batch_size, processes):
     if batch_size % processes:
         raise ValueError(
             f"The global batch {batch_size} must be divisible by the "
             f"{processes} processes."
         )
-    if batch_size // processes == info.batch_size:
-        return dataset, info
-    return _rebatched(dataset, info, batch_size // processes)
 
 
 def _rebatched(dataset, info, batch_size):
@@ -495,10 +499,7 @@ def process_rows(dataset, share):
             "global batch, so the batches need a static size: batch the "
             "dataset with drop_remainder=True."
         )
-    if batch % processes:
-        raise ValueError(
-            f"The global batch {batch} must be divisible by the {processes} processes."
-        )
+    _check_divisible(batch, processes)
     rebatched = dataset.rebatch(batch // processes, drop_remainder=True)
     return rebatched.shard(processes, index)
 
