@@ -100,3 +100,29 @@ def test_no_startup_file_is_installed():
         if name.startswith("keras_simclr") and name.endswith(".pth")
     ]
     assert not found, found
+
+
+@pytest.mark.parametrize(
+    "backend, strategy, message",
+    [
+        ("jax", "tpu", "No TPU could be reached: JAX sees CPU devices only"),
+        ("torch", "mirrored", "--strategy mirrored needs the TensorFlow backend"),
+        ("torch", "multi-worker", "on PyTorch keras-simclr trains on one device"),
+    ],
+)
+def test_strategies_a_backend_cannot_run_are_refused(backend, strategy, message):
+    # #34 rows 8 and 18: PyTorch's "mirrored" failed with an AttributeError;
+    # JAX's "tpu" trained on the CPU devices without a word.
+    import importlib.util
+
+    if importlib.util.find_spec(backend) is None:
+        pytest.skip(f"{backend} not installed")
+    code = (
+        "import keras_simclr as ks\n"
+        "try:\n"
+        f"    ks.distribute.make_strategy({strategy!r})\n"
+        "except ValueError as error:\n"
+        "    print('REFUSED', error)\n"
+    )
+    result = _fresh_python(code, KERAS_BACKEND=backend)
+    assert "REFUSED" in result.stdout and message in result.stdout, result.stdout

@@ -254,3 +254,27 @@ def test_python_export_checks_its_output_as_the_command_line_does(tmp_path):
         ks.export.export_encoder(model, tmp_path / "encoder.onnx", format="litert")
     with pytest.raises(ValueError, match="does not exist"):
         ks.export.export_encoder(model, tmp_path / "no" / "sm", format="saved_model")
+
+
+def test_nan_features_are_refused_naming_their_rows_and_files(tmp_path):
+    # #34 row 14: a NaN row was never found, a NaN query found arbitrary rows,
+    # and the command line said "cannot convert float NaN to integer".
+    database = np.eye(4, dtype="float32")
+    broken = database.copy()
+    broken[2, 1] = np.nan
+    with pytest.raises(ValueError, match=r"row\(s\) of `database`.*\[2\]"):
+        ks.evaluation.nearest_neighbours(broken, database[:1], k=2)
+    with pytest.raises(ValueError, match=r"row\(s\) of `queries`.*\[0\]"):
+        ks.evaluation.nearest_neighbours(database, broken[2:3], k=2)
+    features = tmp_path / "features.npz"
+    paths = np.array([f"photo{index}.jpg" for index in range(4)])
+    np.savez(features, features=broken, paths=paths)
+    from keras_simclr.cli import use
+
+    for query in (["--random", "2"], ["--query", "photo2.jpg"]):
+        with pytest.raises(ValueError, match="photo2.jpg.*embed them again"):
+            use.neighbours(
+                cli.build_parser().parse_args(
+                    ["neighbours", str(features), *query, "--output", "x.png"]
+                )
+            )

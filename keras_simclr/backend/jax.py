@@ -71,6 +71,16 @@ def make_strategy(name):
     if name == "multi-worker":
         join_processes()
         return data_parallel("mirrored")  # over every process's devices
+    if name == "tpu":
+        import jax
+
+        platform = jax.devices()[0].platform
+        if platform != "tpu":
+            raise ValueError(
+                f"No TPU could be reached: JAX sees {platform.upper()} devices "
+                "only. On a TPU VM install jax[tpu]; elsewhere use --strategy "
+                "mirrored (all local devices)."
+            )
     return data_parallel(name)
 
 

@@ -20,8 +20,14 @@ def encode_function(extractor, spec):
 
 
 def make_strategy(name):
-    if name == "tpu":
-        raise ValueError("--strategy tpu needs the TensorFlow or JAX backend.")
+    """One device: "default" only. keras-simclr does not distribute on
+    PyTorch (NT-Xent would see one device's negatives, BatchNorm its share)."""
+    if name != "default":
+        raise ValueError(
+            f"--strategy {name} needs the TensorFlow backend (tf.distribute) or "
+            "the JAX backend (keras.distribution); on PyTorch keras-simclr "
+            "trains on one device (--strategy default)."
+        )
     return data_parallel(name)
 
 

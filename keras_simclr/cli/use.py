@@ -33,6 +33,14 @@ def neighbours(args):
         if "features" not in saved or "paths" not in saved:
             raise ValueError(f"{args.features!r} is not an `embed` output.")
         features, paths = saved["features"], [str(p) for p in saved["paths"]]
+    broken = np.flatnonzero(~np.isfinite(features).all(axis=1))
+    if broken.size:
+        names = [paths[index] for index in broken[:5]]
+        raise ValueError(
+            f"{broken.size} photo(s) of {args.features!r} have NaN or inf "
+            f"features ({', '.join(names)}{' ...' if broken.size > 5 else ''}): "
+            "embed them again."
+        )
     k = min(args.k, len(paths) - 1)
     if k < 1:
         raise ValueError("the features file holds fewer than 2 photos.")

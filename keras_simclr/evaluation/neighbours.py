@@ -42,6 +42,8 @@ def nearest_neighbours(database, queries, k=8, chunk_size=65_536, exclude=None):
         [[2, 1]]
     """
     database, queries = normalise(database), normalise(queries)
+    _check_finite(database, "database")
+    _check_finite(queries, "queries")
     if database.ndim != 2 or queries.ndim != 2 or database.shape[1] != queries.shape[1]:
         raise ValueError(
             "database and queries must be (N, D) and (Q, D) features of the same "
@@ -70,6 +72,19 @@ def nearest_neighbours(database, queries, k=8, chunk_size=65_536, exclude=None):
         best_index = np.take_along_axis(best_index, keep, axis=1)
         best_score = np.take_along_axis(best_score, keep, axis=1)
     return best_index, best_score
+
+
+def _check_finite(features, name):
+    """Raises naming the rows of `features` that hold NaN or inf: a row
+    like that has no similarity, so it would never be found (as a database
+    row) or find arbitrary rows (as a query)."""
+    bad = np.flatnonzero(~np.isfinite(features).all(axis=-1))
+    if bad.size:
+        raise ValueError(
+            f"{bad.size} row(s) of `{name}` hold NaN or inf (rows "
+            f"{bad[:10].tolist()}{' ...' if bad.size > 10 else ''}): they have no "
+            "cosine similarity. Embed those images again, or drop the rows."
+        )
 
 
 def _excluded_rows(exclude, queries, rows):
