@@ -2,7 +2,8 @@
 
     python benchmarks/gpu_train.py --backend jax [--depth 50] [--image-size 224]
         [--batch-size 256] [--steps 30] [--mixed-precision mixed_bfloat16]
-        [--folder PHOTOS | --photos 512]
+        [--folder PHOTOS | --photos 512] [--strategy mirrored]
+        [--input-service grpc://HOST:PORT]
 
 Written for a lent GPU (ResNet-50, 224 px, bf16, XLA), run on both backends
 (`--backend tensorflow` and `--backend jax`, one process each). Prints one
@@ -15,7 +16,11 @@ table row per run:
 - input-bound share: 1 − fit / step, the share of the accelerator left
   waiting for the input pipeline.
 
-Both are medians over the steady steps (the first, compiling, steps are
+`--strategy mirrored` trains over every local GPU (TensorFlow:
+`MirroredStrategy` with synchronised BatchNorm; JAX: `DataParallel`), with
+`--batch-size` the global batch; `--input-service` decodes the photos on a
+tf.data service's input workers (`keras-simclr input-service` /
+`input-worker`). Both are medians over the steady steps (the first, compiling, steps are
 dropped). Without `--folder`, `--photos` JPEGs of photo-like content at the
 usual ImageNet sizes (long side 300–600 px, some larger) are written to a
 temporary folder first. The tests run it on CPU with tiny settings.
@@ -59,13 +64,23 @@ def write_photos(folder, count, seed=0):
         tf.io.write_file(os.path.join(folder, f"{index:05d}.jpg"), encoded)
 
 
-def build(args):
+def build(args, strategy):
     keras.utils.set_random_seed(0)
-    model = ks.recipes.simclr_model(args.depth, args.width, image_size=args.image_size)
-    model.compile(
-        optimizer=ks.recipes.pretraining_optimizer(args.batch_size, 10 * args.steps),
-        jit_compile=keras.backend.backend() != "torch",
-    )
+    replicas = strategy.num_replicas_in_sync
+    with strategy.scope():
+        model = ks.recipes.simclr_model(
+            args.depth,
+            args.width,
+            image_size=args.image_size,
+            synchronized_batch_norm=replicas > 1
+            and ks.backend.current().REPLICAS_SPLIT_BATCH_NORM,
+        )
+        model.compile(
+            optimizer=ks.recipes.pretraining_optimizer(
+                args.batch_size, 10 * args.steps
+            ),
+            jit_compile=keras.backend.backend() != "torch",
+        )
     return model
 
 
@@ -89,7 +104,10 @@ def main():
     parser.add_argument("--mixed-precision", default="mixed_bfloat16")
     parser.add_argument("--folder", default=None)
     parser.add_argument("--photos", type=int, default=512)
+    parser.add_argument("--strategy", default="default", choices=ks.choices.STRATEGIES)
+    parser.add_argument("--input-service", default=None)
     args = parser.parse_args()
+    strategy = ks.distribute.make_strategy(args.strategy)  # first (JAX)
     keras.mixed_precision.set_global_policy(args.mixed_precision)
     total = args.steps + args.warmup
     with tempfile.TemporaryDirectory() as scratch:
@@ -103,14 +121,18 @@ def main():
         )
         in_memory = tf.data.Dataset.from_tensors(images).repeat()
         step_rate = median_rate(
-            build(args), in_memory, args.steps, args.batch_size, args.warmup
+            build(args, strategy), in_memory, args.steps, args.batch_size, args.warmup
         )
         # As a user trains: pairs cut from the photos by tf.data.
         pairs = ks.datasets.image_files(
-            folder, args.image_size, args.batch_size, seed=0
+            folder,
+            args.image_size,
+            args.batch_size,
+            seed=None if args.input_service else 0,
+            input_service=args.input_service,
         ).repeat()
         fit_rate = median_rate(
-            build(args), pairs, args.steps, args.batch_size, args.warmup
+            build(args, strategy), pairs, args.steps, args.batch_size, args.warmup
         )
     devices = [device.device_type for device in tf.config.list_physical_devices()]
     if keras.backend.backend() == "jax":
@@ -119,7 +141,8 @@ def main():
         devices = [str(device.platform) for device in jax.devices()]
     print(
         f"\nSimCLR fit, ResNet-{args.depth} x{args.width}, {args.image_size} px, "
-        f"batch {args.batch_size}, {args.mixed_precision}, {total} steps "
+        f"batch {args.batch_size}, {args.mixed_precision}, {total} steps, "
+        f"{strategy.num_replicas_in_sync} replica(s) ({args.strategy}) "
         f"({args.warmup} dropped), devices {sorted(set(devices))}, "
         f"{os.cpu_count()} CPU cores"
     )

@@ -5,6 +5,7 @@ import logging
 import math
 import os
 import shutil
+import time
 
 import keras
 
@@ -190,3 +191,67 @@ def _checkpoints(backup_dir):
         if os.path.isfile(os.path.join(path, WEIGHTS_FILE)):
             found.append((epoch, path))
     return sorted(found)
+
+
+class InputStallWarning(keras.callbacks.Callback):
+    """Says when no training batch arrives for `after` seconds, and when
+    batches flow again.
+
+    Keras has no such callback: a `fit` whose input stops waits in silence.
+    With the tf.data service (`datasets.input_service`) that is what a lost
+    input worker does: TensorFlow's service keeps the worker's share of the
+    pass until the worker is back at the same address, so the trainer waits
+    and this callback tells the user why. A thread looks at the time of the
+    last batch; it never stops training.
+
+    Args:
+        after: seconds without a batch before the warning.
+        cause: the sentence that follows "no training batch for N s".
+        say: called with each message. Defaults to `logging.warning`.
+
+    Examples:
+        >>> said = []
+        >>> watch = InputStallWarning(after=0.05, cause="test", say=said.append)
+        >>> watch.on_train_begin()
+        >>> import time; time.sleep(0.3)
+        >>> watch.on_train_batch_end(0)
+        >>> watch.on_train_end()
+        >>> [message.split(":")[1].split(" after")[0].split(" for")[0] for message in said]
+        [' no training batch', ' batches flow again']
+    """
+
+    def __init__(self, after=60.0, cause="", say=None):
+        super().__init__()
+        self.after = float(after)
+        self.cause = cause
+        self.say = say or (lambda message: logging.warning("%s", message))
+        self._last = None
+        self._stalled = False
+        self._stop = None
+
+    def on_train_begin(self, logs=None):
+        import threading
+
+        self._last = time.monotonic()
+        self._stop = threading.Event()
+        threading.Thread(target=self._watch, daemon=True).start()
+
+    def _watch(self):
+        while not self._stop.wait(min(self.after / 4, 5.0)):
+            waited = time.monotonic() - self._last
+            if waited >= self.after and not self._stalled:
+                self._stalled = True
+                self.say(
+                    f"keras-simclr: no training batch for {waited:.0f} s. {self.cause}"
+                )
+
+    def on_train_batch_end(self, batch, logs=None):
+        now = time.monotonic()
+        if self._stalled:
+            self._stalled = False
+            self.say(f"keras-simclr: batches flow again after {now - self._last:.0f} s")
+        self._last = now
+
+    def on_train_end(self, logs=None):
+        if self._stop is not None:
+            self._stop.set()

@@ -78,6 +78,7 @@ def is_multi_worker():
 
 __all__ = [
     "KerasDistribution",
+    "LostProcessError",
     "STRATEGIES",
     "cross_replica_concat",
     "is_multi_worker",
@@ -85,6 +86,17 @@ __all__ = [
     "num_replicas",
     "replicas_in_sync",
 ]
+
+
+class LostProcessError(RuntimeError):
+    """A process of a multi-process run stopped; this one cannot go on.
+
+    Raised by `workflow.pretrain` when the backend reports a lost peer
+    (TensorFlow: a collective aborted on missing heartbeats; JAX: a Gloo
+    collective whose peer is gone). The message names the checkpoint to
+    resume from. On JAX the process should then exit without JAX's
+    shutdown barrier, which would abort it (the command line does).
+    """
 
 
 def make_strategy(name="default"):

@@ -69,6 +69,7 @@ def pretrain(
     blur_rate=None,
     resume=False,
     strategy="default",
+    input_service=None,
     mixed_precision="float32",
     probe=True,
     seed=0,
@@ -113,6 +114,10 @@ def pretrain(
         resume: continue from `OUTPUT.backup/`.
         strategy: "default", "mirrored", "multi-worker" or "tpu" (see
             `distribute.make_strategy`).
+        input_service: None, or a tf.data service dispatcher
+            (`grpc://HOST:PORT`, `keras-simclr input-service`) whose input
+            workers decode the pretraining views of a photo folder or
+            TFRecords (`datasets.input_service`).
         mixed_precision: one of `PRECISIONS` (sets Keras's global policy).
         probe: linear probe and kNN at the end when the data has labels.
         seed: int >= 0 (Keras's global seed, shuffling, crops).
@@ -169,6 +174,7 @@ def _train(
     blur_rate,
     resume,
     strategy,
+    input_service,
     probe,
     seed,
     verbose,
@@ -190,7 +196,7 @@ def _train(
         )
     # Readers batch per process: each reads its share of the files.
     splits = datasets.load(
-        dataset, image_size, batch_size // processes, seed, crop_area
+        dataset, image_size, batch_size // processes, seed, crop_area, input_service
     )
     if probe and splits.train is not None and splits.num_classes < 2:
         raise ValueError(
@@ -256,13 +262,16 @@ def _train(
         # may be skipped), and Keras says so at the end of epoch 1 with "Your
         # input ran out of data": noise for a run that plans its steps.
         warnings.filterwarnings("ignore", message="Your input ran out of data")
-        history = model.fit(
+        history = _fit_or_say_lost(
+            model,
+            backup,
             data,
             epochs=epochs,
             callbacks=[
                 callbacks.NaNGuard(),
                 # The checkpoint is removed only once the model is saved (below).
                 callbacks.AtomicBackupAndRestore(backup, delete_checkpoint=False),
+                *_input_service_watch(input_service, say),
             ],
             verbose=verbose,
         )
@@ -287,6 +296,47 @@ def probe_scores(model, splits):
     `splits.train` → `splits.validation`."""
     k = min(200, 20 * splits.num_classes)
     return evaluate_representation(model, splits.train, splits.validation, k=k)
+
+
+def _fit_or_say_lost(model, backup, data, **fit_arguments):
+    """`model.fit`; a lost process of the run raises `LostProcessError`
+    naming the checkpoint to resume from."""
+    try:
+        return model.fit(data, **fit_arguments)
+    except Exception as error:
+        if backend.current().process_share()[0] == 1 or not (
+            backend.current().is_lost_process(error)
+        ):
+            raise
+        found = callbacks.latest_checkpoint(backup)
+        where = (
+            f"the last complete checkpoint is {found[1]} (after epoch {found[0]})"
+            if found
+            else f"no epoch was complete ({backup}/ holds no checkpoint)"
+        )
+        first_line = next(iter(str(error).strip().splitlines()), "")
+        raise distribute.LostProcessError(
+            f"another process of this multi-worker run stopped ({type(error).__name__}: "
+            f"{first_line[:200]}); {where}. Start every process again with the "
+            "same command and --resume."
+        ) from None
+
+
+def _input_service_watch(input_service, say):
+    """A stall warning when the input service feeds the run."""
+    if input_service is None:
+        return []
+    return [
+        callbacks.InputStallWarning(
+            after=60,
+            cause=(
+                f"The input service {input_service} may have lost an input "
+                "worker: the run goes on once that worker is back at the same "
+                "address (docs/distributed.md, 'Input hosts')."
+            ),
+            say=say,
+        )
+    ]
 
 
 def _silent(*_):

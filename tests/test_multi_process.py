@@ -1,7 +1,9 @@
-"""Several JAX processes on this machine (issue #33): real subprocesses on
-localhost, joined through Keras's `KERAS_DISTRIBUTION_*` variables, their
-collectives over Gloo on CPU devices."""
+"""Several processes on this machine (issue #33): real subprocesses on
+localhost. JAX: joined through Keras's `KERAS_DISTRIBUTION_*` variables,
+their collectives over Gloo on CPU devices; TensorFlow: `TF_CONFIG`,
+`MultiWorkerMirroredStrategy`."""
 
+import json
 import os
 import socket
 import subprocess
@@ -9,6 +11,7 @@ import sys
 
 import keras
 import numpy as np
+import pytest
 from harness import write
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -22,34 +25,62 @@ def free_port():
         return probe.getsockname()[1]
 
 
-def jax_environment(**extra):
+def jax_environment(backend="jax", **extra):
     environment = {
         key: value
         for key, value in os.environ.items()
         if not key.startswith(("KERAS_DISTRIBUTION_", "XLA_FLAGS", "TF_CONFIG"))
     }
-    environment.update(KERAS_BACKEND="jax", CUDA_VISIBLE_DEVICES="", **extra)
+    environment.update(KERAS_BACKEND=backend, CUDA_VISIBLE_DEVICES="", **extra)
     return environment
 
 
-def run_processes(command, count=2, cwd=None):
-    """Runs `command` as `count` processes of one JAX run; their outputs."""
-    address = f"localhost:{free_port()}"
-    processes = [
-        subprocess.Popen(
-            command,
-            env=jax_environment(
+def process_environments(backend, count):
+    """The environment of each of `count` processes of one run."""
+    if backend == "jax":
+        address = f"localhost:{free_port()}"
+        return [
+            jax_environment(
                 KERAS_DISTRIBUTION_JOB_ADDRESSES=address,
                 KERAS_DISTRIBUTION_NUM_PROCESSES=str(count),
                 KERAS_DISTRIBUTION_PROCESS_ID=str(index),
+            )
+            for index in range(count)
+        ]
+    cluster = {"worker": [f"localhost:{free_port()}" for _ in range(count)]}
+    return [
+        jax_environment(
+            backend,
+            TF_CONFIG=json.dumps(
+                {"cluster": cluster, "task": {"type": "worker", "index": index}}
             ),
+        )
+        for index in range(count)
+    ]
+
+
+def start_processes(command, backend="jax", count=2, cwd=None):
+    """Starts `command` as the `count` processes of one run."""
+    return [
+        subprocess.Popen(
+            command,
+            env=environment,
             cwd=cwd,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
         )
-        for index in range(count)
+        for environment in process_environments(backend, count)
     ]
+
+
+def run_processes(command, backend="jax", count=2, cwd=None):
+    """Runs `command` as `count` processes of one run; their outputs."""
+    return finish(start_processes(command, backend, count, cwd))
+
+
+def finish(processes):
+    """Each process's output, once all have ended (each must succeed)."""
     outputs = []
     try:
         for process in processes:
@@ -90,54 +121,87 @@ def test_two_processes_give_the_numbers_of_two_devices(tmp_path):
                 )
 
 
-def test_a_photo_folder_over_two_processes(tmp_path):
+def photo_folder(folder, bad=(0, 2, 4)):
+    """24 photos in 2 classes; the files at positions `bad` of the sorted
+    list (process 0's share) are not photos. Returns the bad files' paths."""
+    rng = np.random.default_rng(0)
+    bad_paths = []
+    for index in range(24):
+        path = folder / f"c{index // 12}" / f"p{index:02d}.jpg"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if index in bad:
+            path.write_bytes(b"not a photo")
+            bad_paths.append(str(path))
+        else:
+            write(path, rng.integers(0, 256, (40, 50, 3), "uint8"))
+    return bad_paths
+
+
+def cli(*arguments):
+    return [sys.executable, "-m", "keras_simclr.cli", *map(str, arguments)]
+
+
+def probe_table(output):
+    """The 'SimCLR pretrained' / model-name row of a probe table."""
+    rows = [line for line in output.splitlines() if line.count("|") == 2]
+    return [row.split("|", 1)[1].strip() for row in rows[1:2]]
+
+
+@pytest.mark.parametrize("backend", ["jax", "tensorflow"])
+def test_a_photo_folder_over_two_processes(backend, tmp_path):
     # The documented use: the same command on every process. Each reads its
     # share of the files (bad files in process 0's share only), both run
     # the same steps, process 0 alone writes the model and names its
-    # skipped files.
-    rng = np.random.default_rng(0)
-    names = [f"p{index:02d}.jpg" for index in range(24)]
-    bad = names[0:6:2]  # positions 0, 2, 4: process 0's share
-    for name in names:
-        if name in bad:
-            (tmp_path / name).write_bytes(b"not a photo")
-        else:
-            write(tmp_path / name, rng.integers(0, 256, (40, 50, 3), "uint8"))
+    # skipped files; the probe at the end and `embed` over both processes
+    # give what one process gives.
+    photos = tmp_path / "photos"
+    bad = photo_folder(photos)
     output = tmp_path / "model.keras"
-    command = [
-        sys.executable,
-        "-m",
-        "keras_simclr.cli",
-        "pretrain",
-        "--dataset",
-        str(tmp_path),
-        "--strategy",
-        "multi-worker",
-        "--image-size",
-        "16",
-        "--width",
-        "0.0625",
-        "--epochs",
-        "2",
-        "--batch-size",
-        "8",
-        "--no-probe",
-        "--verbose",
-        "0",
-        "--output",
-        str(output),
-    ]
-    first, second = run_processes(command)
+    command = cli(
+        "pretrain", "--dataset", photos, "--strategy", "multi-worker",
+        "--image-size", 16, "--width", 0.0625, "--epochs", 2, "--batch-size", 8,
+        "--verbose", 0, "--output", output,
+    )  # fmt: skip
+    first, second = run_processes(command, backend)
     assert "2 epochs x 3 steps" in first  # (24 files // 2 processes) // 4
     assert "pretraining" not in second and "saved" not in second
-    for name in bad:
-        assert first.count(name) == 1, first[-3000:]
-        assert name not in second
-    assert os.listdir(tmp_path).count("model.keras") == 1
+    for path in bad:
+        assert first.count(path) == 1, first[-3000:]
+        assert path not in second
+    assert sorted(os.listdir(tmp_path)) == ["model.keras", "photos"]
     import keras_simclr  # noqa: F401  (registers the classes)
 
     model = keras.models.load_model(output)
     assert int(model.optimizer.iterations) == 2 * 3
+
+    # Beside each other (the same wall time): `embed` over both processes,
+    # and `probe` and `embed` in one process.
+    features, single = tmp_path / "features.npz", tmp_path / "single.npz"
+    embed = cli("embed", output, "--dataset", photos, "--output", features)
+    pair = start_processes([*embed, "--strategy", "multi-worker"], backend)
+    alone = [
+        subprocess.Popen(
+            command,
+            env=jax_environment(backend),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for command in (
+            cli("probe", output, "--dataset", photos, "--image-size", 16),
+            cli("embed", output, "--dataset", photos, "--output", single),
+        )
+    ]
+    outputs = finish(pair + alone)
+    assert probe_table(first) == probe_table(outputs[2])  # linear and kNN
+    with np.load(features) as written:
+        paths, rows = list(written["paths"]), written["features"]
+    assert paths == sorted(
+        str(path) for path in photos.rglob("*.jpg") if str(path) not in bad
+    )
+    with np.load(single) as reference:
+        assert list(reference["paths"]) == paths
+        np.testing.assert_allclose(rows, reference["features"], rtol=1e-4, atol=1e-5)
 
 
 def test_missing_variables_are_named():
@@ -163,3 +227,40 @@ def test_missing_variables_are_named():
     assert "KERAS_DISTRIBUTION_PROCESS_ID" in message
     assert "KERAS_DISTRIBUTION_NUM_PROCESSES," not in message  # it is set
     assert "docs/distributed.md" in message
+
+
+@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
+def test_a_killed_process_stops_the_other_and_the_run_resumes(backend, tmp_path):
+    # Process 1 is killed during epoch 2: process 0 stops within the
+    # backend's heartbeat time with one clear line naming the checkpoint;
+    # both rerun with --resume and end at the run's step count.
+    output = tmp_path / "model.keras"
+    command = cli(
+        "pretrain", "--strategy", "multi-worker", "--epochs", 3, "--batch-size",
+        128, "--width", 0.0625, "--image-size", 16, "--verbose", 2, "--no-probe",
+        "--output", output,
+    )  # fmt: skip
+    first, second = start_processes(command, backend)
+    try:
+        lines = []
+        for line in first.stdout:
+            lines.append(line)
+            if "Epoch 2/" in line:
+                break
+        second.kill()
+        rest = first.communicate(timeout=90)[0]  # no hang
+    finally:
+        first.kill()
+        second.kill()
+    assert first.returncode == 1, ("".join(lines) + rest)[-3000:]
+    message = rest.strip().splitlines()[-1]
+    assert message.startswith("keras-simclr: error: another process"), rest[-3000:]
+    assert "(after epoch 1)" in message and "--resume" in message
+    assert not output.exists()
+
+    outputs = run_processes([*command, "--resume"], backend)
+    assert "resuming after epoch 1" in outputs[0]
+    import keras_simclr  # noqa: F401  (registers the classes)
+
+    model = keras.models.load_model(output)
+    assert int(model.optimizer.iterations) == 3 * (1437 // 128)  # digits' train

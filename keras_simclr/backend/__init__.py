@@ -71,13 +71,19 @@ INTERFACE = (
     "check_can_train",
     "on_import",
     # `(processes, index)` whose input this process feeds: each process of
-    # a multi-process JAX run feeds its share of the global batch (Keras's
-    # trainer takes per-process batches). (1, 0) where a strategy
-    # distributes the data itself (tf.distribute) or one process trains.
+    # a multi-process run feeds its share of the global batch (Keras's
+    # trainer and `per_process_input` take per-process batches). (1, 0)
+    # where one process trains.
     "process_share",
+    # This process's batches (its share of the global batch) → what `fit`
+    # takes: the dataset itself, or tf.distribute's per-worker form.
+    "per_process_input",
     # Whether this process writes the run's outputs (model, checkpoints,
     # features): one process of a run does.
     "is_writer",
+    # Whether an error raised by a step says another process of the run
+    # is gone (it died, or stopped sending heartbeats).
+    "is_lost_process",
 )
 
 _MODULES = {}

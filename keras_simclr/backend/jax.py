@@ -64,6 +64,10 @@ PROCESS_VARIABLES = (
 )
 
 
+# Seconds without a heartbeat after which the processes of a run stop.
+HEARTBEAT_SECONDS = 20
+
+
 def make_strategy(name):
     """`keras.distribution.DataParallel` by name ("tpu": over the TPU cores
     JAX sees). "multi-worker" first joins the processes of the run
@@ -111,9 +115,23 @@ def join_processes():
         )
     # Collectives between processes on CPU devices (JAX's default has none).
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
-    import keras
+    try:  # Keras's own seed agreement, after JAX's initialisation below
+        from keras.src.backend.jax.distribution_lib import initialize_rng
+    except ImportError:  # another Keras: its initialize, JAX's heartbeat
+        import keras
 
-    keras.distribution.initialize()
+        keras.distribution.initialize()
+        return
+    # What `keras.distribution.initialize()` does, with a shorter heartbeat:
+    # a process of the run that dies stops the others within
+    # HEARTBEAT_SECONDS (JAX's default, 100 s), to be resumed (--resume).
+    jax.distributed.initialize(
+        coordinator_address=os.environ[PROCESS_VARIABLES[0]].split(",")[0],
+        num_processes=int(os.environ[PROCESS_VARIABLES[1]]),
+        process_id=int(os.environ[PROCESS_VARIABLES[2]]),
+        heartbeat_timeout_seconds=HEARTBEAT_SECONDS,
+    )
+    initialize_rng()
 
 
 def process_share():
@@ -123,11 +141,30 @@ def process_share():
     return jax.process_count(), jax.process_index()
 
 
+def per_process_input(dataset):
+    """`fit` takes each process's batches as they are: Keras's
+    `DataParallel(auto_shard_dataset=False)` makes them one global batch."""
+    return dataset
+
+
 def is_writer(strategy=None):
     """Process 0 of the run writes its outputs (`strategy` is not needed)."""
     import jax
 
     return jax.process_index() == 0
+
+
+# Words of JAX's errors when a peer process is gone.
+_LOST_PEER = ("Gloo", "heartbeat", "Connection reset", "coordination service")
+
+
+def is_lost_process(error):
+    """A JAX runtime error from a collective whose peer is gone."""
+    import jax
+
+    return isinstance(error, jax.errors.JaxRuntimeError) and any(
+        words in str(error) for words in _LOST_PEER
+    )
 
 
 def check_can_train():

@@ -69,7 +69,9 @@ def make_strategy(name):
                 "variable (the cluster and this worker's task); see "
                 "docs/distributed.md."
             )
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        strategy = tf.distribute.MultiWorkerMirroredStrategy()
+        _MULTI_WORKER[:] = [strategy]  # its processes feed their shares
+        return strategy
     try:
         resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
         tf.config.experimental_connect_to_cluster(resolver)
@@ -107,10 +109,60 @@ def step_logs(logs):
     return {name: tf.reshape(value, (1,)) for name, value in logs.items()}
 
 
+# The `MultiWorkerMirroredStrategy` `make_strategy("multi-worker")` made.
+_MULTI_WORKER = []
+
+
+def _multi_worker_strategy():
+    """The multi-worker strategy in scope, else the one `make_strategy` made
+    in this process, else None."""
+    strategy = tf.distribute.get_strategy()
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return strategy
+    return _MULTI_WORKER[0] if _MULTI_WORKER else None
+
+
 def process_share():
-    """(1, 0): `tf.distribute` splits and shards the data itself (a reader
-    given an `InputContext` reads its share of the files)."""
-    return 1, 0
+    """`(workers, index)` under a `MultiWorkerMirroredStrategy` (in scope or
+    made by `make_strategy("multi-worker")`), else (1, 0).
+
+    Each worker feeds its share of the global batch, as on JAX: a photo
+    reader reads its share of the files before decoding (tf.distribute's
+    own sharding would decode every file in every worker), and numpy rows
+    are split after one shuffle that every worker draws alike.
+    """
+    strategy = _multi_worker_strategy()
+    if strategy is None:
+        return 1, 0
+    resolver = strategy.cluster_resolver
+    spec = resolver.cluster_spec()
+    chiefs = spec.num_tasks("chief") if "chief" in spec.jobs else 0
+    workers = spec.num_tasks("worker") if "worker" in spec.jobs else 0
+    index = resolver.task_id + (chiefs if resolver.task_type == "worker" else 0)
+    return chiefs + workers, index
+
+
+def per_process_input(dataset):
+    """`dataset` of this process's batches → what `fit` takes.
+
+    Under a multi-worker strategy: a distributed dataset whose per-replica
+    batches are this process's batches split over its local replicas
+    (`distribute_datasets_from_function`: no re-sharding, no re-batching to
+    a global batch). Otherwise `dataset` itself.
+    """
+    strategy = _multi_worker_strategy()
+    if strategy is None:
+        return dataset
+    replicas = len(strategy.extended.worker_devices)
+    if replicas > 1:
+        batch = tf.nest.flatten(dataset.element_spec)[0].shape[0] or 0
+        if not batch or batch % replicas:
+            raise ValueError(
+                f"This process's batch of {batch or 'unknown size'} images must "
+                f"split evenly over its {replicas} replicas."
+            )
+        dataset = dataset.rebatch(batch // replicas)
+    return strategy.distribute_datasets_from_function(lambda context: dataset)
 
 
 def is_writer(strategy=None):
@@ -121,6 +173,14 @@ def is_writer(strategy=None):
     """
     strategy = strategy or tf.distribute.get_strategy()
     return bool(strategy.extended.should_checkpoint)
+
+
+def is_lost_process(error):
+    """A collective aborted or unreachable: `MultiWorkerMirroredStrategy`'s
+    health check found a worker gone (`UnavailableError`)."""
+    return isinstance(error, tf.errors.UnavailableError) or (
+        isinstance(error, tf.errors.OpError) and "unhealthy" in str(error)
+    )
 
 
 def check_can_train():

@@ -36,8 +36,18 @@ def process_share():
     return 1, 0
 
 
+def per_process_input(dataset):
+    """`fit` takes the dataset as it is (one process)."""
+    return dataset
+
+
 def is_writer(strategy=None):
     return True
+
+
+def is_lost_process(error):
+    """One process trains on PyTorch: no peer to lose."""
+    return False
 
 
 def check_can_train():

@@ -68,6 +68,11 @@ def build_parser():
     add("--output", default="simclr.keras", help="where to save the model (.keras)")
     add("--resume", action="store_true", help="continue from OUTPUT.backup/")
     add("--strategy", choices=STRATEGIES, default="default")
+    add(
+        "--input-service",
+        metavar="grpc://HOST:PORT",
+        help="decode the photos on this tf.data service's input workers",
+    )
     add("--mixed-precision", choices=PRECISIONS, default="float32")
     add("--no-probe", action="store_true", help="skip the final probe")
     add("--seed", type=int, default=0)
@@ -85,6 +90,12 @@ def build_parser():
     embed.add_argument("--output", default="features.npz")
     embed.add_argument("--image-size", type=_positive(int))
     embed.add_argument("--batch-size", type=_positive(int), default=128)
+    embed.add_argument(
+        "--strategy",
+        choices=STRATEGIES,
+        default="default",
+        help="multi-worker: run on every process of a run; one writes",
+    )
 
     records = commands.add_parser("make-tfrecords", help="pack a folder as shards")
     records.add_argument("folder", help="images, in class sub-folders for labels")
@@ -118,6 +129,25 @@ def build_parser():
     near.add_argument("--tile", type=_positive(int), default=96, help="pixels")
     near.add_argument("--seed", type=int, default=0)
 
+    service = commands.add_parser(
+        "input-service", help="a tf.data service dispatcher for input workers"
+    )
+    service.add_argument("--port", type=_positive(int), required=True)
+    service.add_argument(
+        "--worker-timeout",
+        type=_positive(float),
+        default=10.0,
+        help="seconds before a silent worker is dropped",
+    )
+    worker = commands.add_parser(
+        "input-worker", help="decode photos for the trainers (tf.data service)"
+    )
+    worker.add_argument("--dispatcher", required=True, help="HOST:PORT")
+    worker.add_argument("--port", type=int, default=0, help="0: a free port")
+    worker.add_argument(
+        "--host", help="the name trainers reach this host by (default: its name)"
+    )
+
     show = commands.add_parser("show-augmentations", help="PNG grid of views")
     show.add_argument("--dataset", default="digits", help=dataset_help)
     show.add_argument("--image-size", type=_positive(int))
@@ -135,7 +165,7 @@ def main(argv=None):
     import keras_simclr
 
     keras_simclr.load_all()  # the console script defers it past parsing
-    from keras_simclr.cli import evaluate, files, pretrain, use
+    from keras_simclr.cli import evaluate, files, pretrain, service, use
 
     handlers = {
         "pretrain": pretrain.pretrain,
@@ -145,9 +175,17 @@ def main(argv=None):
         "export": use.export,
         "neighbours": use.neighbours,
         "show-augmentations": files.show_augmentations,
+        "input-service": service.input_service,
+        "input-worker": service.input_worker,
     }
     try:
         return handlers[args.command](args)
     except (ValueError, FileNotFoundError, FloatingPointError) as error:
         print(f"keras-simclr: error: {error}", file=sys.stderr)
         return 1
+    except keras_simclr.distribute.LostProcessError as error:
+        print(f"keras-simclr: error: {error}", file=sys.stderr, flush=True)
+        sys.stdout.flush()
+        # Now, without JAX's shutdown barrier: with a peer gone it would
+        # abort this process with a C++ stack trace after the message.
+        os._exit(1)

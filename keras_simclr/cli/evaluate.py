@@ -47,10 +47,13 @@ def probe(args):
 def embed(args):
     import numpy as np
 
-    from keras_simclr import datasets, evaluation, saving
+    from keras_simclr import backend, datasets, distribute, evaluation, saving
 
-    # Before any work: the file written is exactly the one named.
-    saving.check_output_path(args.output, suffix=".npz")
+    # First: a multi-process JAX run must be joined before any computation.
+    # Every process embeds every file (in order); one writes the file.
+    writer = backend.current().is_writer(distribute.make_strategy(args.strategy))
+    if writer:  # before any work: the file written is exactly the one named
+        saving.check_output_path(args.output, suffix=".npz")
     model = load_model(args.model)
     images = datasets.image_files(
         args.dataset,
@@ -66,6 +69,8 @@ def embed(args):
             f"{len(features)} feature rows for {len(paths)} files read: the rows "
             "cannot be matched to their files; nothing was written."
         )
+    if not writer:
+        return 0
     np.savez(args.output, features=features, paths=np.array(paths))
     print(
         f"keras-simclr: wrote {features.shape} features of {len(paths)} files to {args.output}"

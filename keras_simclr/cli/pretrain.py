@@ -24,6 +24,7 @@ def pretrain(args):
         blur_rate=args.blur_rate,
         resume=args.resume,
         strategy=args.strategy,
+        input_service=args.input_service,
         mixed_precision=args.mixed_precision,
         probe=not args.no_probe,
         seed=args.seed,

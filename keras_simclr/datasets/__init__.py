@@ -13,8 +13,10 @@
   or a user's `tf.data`) in the form `SimCLRModel.fit` trains on, with the
   steps per epoch and the reader's report of skipped files.
 - `load`: the command line's switch over all of these.
+- `input_service`: a reader's pipeline on other hosts (tf.data service).
 """
 
+from keras_simclr.datasets import input_service
 from keras_simclr.datasets.array_loaders import (
     arrays,
     cifar10,
@@ -64,6 +66,7 @@ __all__ = [
     "first_images",
     "image_files",
     "image_folder",
+    "input_service",
     "list_image_files",
     "load",
     "pretraining_batches",

@@ -12,10 +12,25 @@ from keras_simclr.datasets.splits import Splits
 NAMES = ("digits", "cifar10", "cifar100", "stl10")
 
 
-def load(name, image_size=None, batch_size=256, seed=0, crop_area=(0.08, 1.0)):
+def load(
+    name,
+    image_size=None,
+    batch_size=256,
+    seed=0,
+    crop_area=(0.08, 1.0),
+    input_service=None,
+):
     """`Splits` of `digits`, `cifar10`, `cifar100`, `stl10`, an `.npz` file of
     `x`/`y` arrays, or an image folder (read by `image_files`, which cuts the
-    pretraining crops of `crop_area` from the original photos)."""
+    pretraining crops of `crop_area` from the original photos). With
+    `input_service` (`grpc://HOST:PORT`) the pretraining views of a folder
+    or TFRecords are decoded on that tf.data service's workers."""
+    if input_service is not None and (name in NAMES or name.endswith(".npz")):
+        raise ValueError(
+            f"--input-service decodes photo folders and TFRecords on other "
+            f"hosts; {name!r} is held in memory by the trainer. Drop "
+            "--input-service, or give --dataset a folder or TFRecords."
+        )
     if name == "digits":
         return array_data.digits(image_size or 32, seed=seed)
     if name == "cifar10":
@@ -28,10 +43,17 @@ def load(name, image_size=None, batch_size=256, seed=0, crop_area=(0.08, 1.0)):
         return array_data.arrays(name, seed=seed)
     records = _tfrecord_files(name)
     if records:
-        return tfrecord_splits(records, image_size or 96, batch_size, seed, crop_area)
+        return tfrecord_splits(
+            records, image_size or 96, batch_size, seed, crop_area, input_service
+        )
     if os.path.isdir(name):
         return image_folder(
-            name, image_size or 96, batch_size, seed=seed, crop_area=crop_area
+            name,
+            image_size or 96,
+            batch_size,
+            seed=seed,
+            crop_area=crop_area,
+            input_service=input_service,
         )
     raise ValueError(
         f"`dataset` must be one of {', '.join(NAMES)}, an .npz file (x, y), an "
@@ -48,7 +70,9 @@ def _tfrecord_files(name):
     return []
 
 
-def tfrecord_splits(files, image_size, batch_size, seed=0, crop_area=(0.08, 1.0)):
+def tfrecord_splits(
+    files, image_size, batch_size, seed=0, crop_area=(0.08, 1.0), input_service=None
+):
     """`Splits` of TFRecord shards: pretraining pairs, and probe splits when
     the records hold labels (one shard in five held out for validation)."""
     import tensorflow as tf
@@ -66,6 +90,7 @@ def tfrecord_splits(files, image_size, batch_size, seed=0, crop_area=(0.08, 1.0)
         num_records=len(examples),
         seed=seed,
         crop_area=crop_area,
+        input_service=input_service,
     )
     if not examples or "image/class/label" not in examples[0]:
         return Splits(unlabeled, None, None, 0, image_size)

@@ -20,10 +20,11 @@ skipped and reported by key, or raise.
 """
 
 import dataclasses
+import sys
 
 import tensorflow as tf
 
-from keras_simclr.datasets import crops, decode
+from keras_simclr.datasets import crops, decode, input_service
 from keras_simclr.datasets.iteration import quiet_options
 from keras_simclr.datasets.pretraining import ReaderInfo, ViewPair, attach
 
@@ -69,6 +70,12 @@ class ReaderOptions:
             (and named) before it is decoded; so is a JPEG whose data is far
             too short for the size it claims. Defaults to Pillow's
             decompression-bomb limit, 89,478,485.
+        input_service: None, or the `grpc://HOST:PORT` of a tf.data service
+            dispatcher (`keras-simclr input-service`): the pipeline then
+            runs on its input workers, each file handed to one of them per
+            pass (`datasets.input_service`). Skipped files are named in the
+            workers' logs (the ones their header already rules out), not by
+            `skipped_files()`.
     """
 
     image_size: int = 224
@@ -82,6 +89,7 @@ class ReaderOptions:
     drop_remainder: object = None
     shuffle_buffer: object = None
     max_pixels: int = decode.MAX_PIXELS
+    input_service: object = None
 
     def __post_init__(self):
         check_arguments(
@@ -109,6 +117,9 @@ class ReaderOptions:
                 "`shuffle_buffer` must be a positive int or None. Received: "
                 f"shuffle_buffer={self.shuffle_buffer!r}"
             )
+        if self.input_service is not None:
+            address = input_service.service_address(self.input_service)
+            set_field(self, "input_service", address)
         if int(self.max_pixels) != self.max_pixels or self.max_pixels < 1:
             raise ValueError(
                 "`max_pixels` must be a positive int. Received: "
@@ -182,8 +193,10 @@ def read_header(item, tracker, read_files):
     fails anywhere after is reported by name.
     """
     key, payload, label = item
-    inserted = tracker.attempted.insert(key, tf.constant(1, tf.int64))
-    with tf.control_dependencies([inserted]):
+    inserted = []
+    if tracker is not None:
+        inserted.append(tracker.attempted.insert(key, tf.constant(1, tf.int64)))
+    with tf.control_dependencies(inserted):
         encoded = read_item(payload, read_files)
     return {
         "key": key,
@@ -294,10 +307,11 @@ def cut_item(item, options, tracker, labelled):
     cut = crops.crop_views(image, windows, options.image_size)  # (V, S, S, 3)
     cut = crops.orient(cut, orientation)  # as the photo is displayed (EXIF)
     views = [cut[index] for index in range(options.views)]
-    with tf.control_dependencies(views):
-        done = tracker.decoded.insert(key, tf.constant(1, tf.int64))
-    with tf.control_dependencies([done]):
-        views = [tf.identity(view) for view in views]
+    if tracker is not None:
+        with tf.control_dependencies(views):
+            done = tracker.decoded.insert(key, tf.constant(1, tf.int64))
+        with tf.control_dependencies([done]):
+            views = [tf.identity(view) for view in views]
     views = ViewPair(*views) if options.mode == "pretrain" else views[0]
     return (views, item["label"]) if labelled else views
 
@@ -334,7 +348,10 @@ def build(
         A batched, prefetched `tf.data.Dataset` carrying its `ReaderInfo`
         (see `attach`).
     """
-    tracker = DecodeTracker()
+    # On the input service the pipeline runs elsewhere: no lookup tables
+    # (they live in this process, and cannot be sent to the workers).
+    remote = options.input_service is not None
+    tracker = None if remote else DecodeTracker()
     if options.shuffle:
         items = items.shuffle(
             options.shuffle_buffer, seed=options.seed, reshuffle_each_iteration=True
@@ -359,7 +376,7 @@ def build(
     )
     plans = plans.unbatch()
     if skip:
-        plans = plans.filter(lambda item: item["ok"])
+        plans = plans.filter(said_if_skipped if remote else item_is_ok)
     dataset = plans.map(
         lambda item: cut_item(item, options, tracker, labelled),
         num_parallel_calls=AUTOTUNE,
@@ -368,6 +385,9 @@ def build(
     if skip:
         dataset = dataset.ignore_errors()
     dataset = dataset.batch(options.batch_size, drop_remainder=options.drop_remainder)
+    if remote:
+        dataset = dataset.prefetch(AUTOTUNE).with_options(reader_options(sharded))
+        dataset = input_service.distribute(dataset, options.input_service)
     dataset = dataset.prefetch(AUTOTUNE)
     dataset = dataset.with_options(reader_options(sharded))
     info = ReaderInfo(
@@ -380,8 +400,28 @@ def build(
         num_items=num_items,
         total_items=num_items if total_items is None else total_items,
         shares=shares,
+        input_service=options.input_service,
     )
     return attach(dataset, info)
+
+
+def item_is_ok(item):
+    return item["ok"]
+
+
+def said_if_skipped(item):
+    """True for an item to keep; an item its header rules out is named on
+    the input worker's standard error (no tracker there)."""
+
+    def say():
+        tf.print(
+            "keras-simclr: skipped (too large, or data too short):",
+            item["key"],
+            output_stream=sys.stderr,
+        )
+        return tf.constant(False)
+
+    return tf.cond(item["ok"], lambda: tf.constant(True), say)
 
 
 def reader_options(sharded):

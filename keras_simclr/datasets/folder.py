@@ -17,6 +17,7 @@ def image_folder(
     seed=0,
     on_error="skip",
     crop_area=(0.08, 1.0),
+    input_service=None,
 ):
     """Photos under `path` (optionally one sub-folder per class) as `Splits`.
 
@@ -36,6 +37,8 @@ def image_folder(
         on_error: "skip" (report undecodable files) or "raise".
         crop_area: (low, high) share of the original's area of the
             pretraining crops. Defaults to (0.08, 1.0).
+        input_service: None, or the tf.data service (`grpc://HOST:PORT`)
+            whose workers decode the pretraining views (`ReaderOptions`).
 
     Examples:
         >>> import os, tempfile, numpy as np, tensorflow as tf
@@ -51,7 +54,13 @@ def image_folder(
     if not os.path.isdir(path):
         raise FileNotFoundError(f"No image folder at {os.fspath(path)!r}.")
     pretrain = ReaderOptions(
-        image_size, batch_size, "pretrain", crop_area, seed=seed, on_error=on_error
+        image_size,
+        batch_size,
+        "pretrain",
+        crop_area,
+        seed=seed,
+        on_error=on_error,
+        input_service=input_service,
     )
     evaluate = ReaderOptions(image_size, batch_size, "evaluate", on_error=on_error)
     try:  # one walk of the folder: class sub-folders give labels

@@ -46,7 +46,7 @@ def image_files(
         labels: None, "inferred" or a list of ints (see `list_image_files`).
         input_context: a `tf.distribute.InputContext`: this pipeline reads only
             its share of the files (`strategy.distribute_datasets_from_function`),
-            so each worker decodes only its files. In a multi-process JAX run
+            so each worker decodes only its files. In a multi-process run
             a "pretrain" reader takes its process's share by itself.
         **options: the options every reader shares, documented in
             `ReaderOptions`: `crop_area`, `aspect_ratio`, `shuffle`, `seed`,
@@ -91,7 +91,7 @@ def files_reader(paths, labels, class_names, options, input_context=None):
         class_names: the labels' names, or None.
         options: a `ReaderOptions` (its `shuffle_buffer` None: all files).
         input_context: a `tf.distribute.InputContext`, or None: in a
-            multi-process JAX run a "pretrain" reader then reads its
+            multi-process run a "pretrain" reader then reads its
             process's share (`process_context`).
     """
     total = len(paths)
@@ -125,7 +125,7 @@ def files_reader(paths, labels, class_names, options, input_context=None):
 
 def process_context():
     """The `InputContext` of this process's share of the input in a
-    multi-process JAX run (`backend.current().process_share()`), else None.
+    multi-process run (`backend.current().process_share()`: JAX or TensorFlow), else None.
     """
     processes, index = backend.current().process_share()
     if processes == 1:

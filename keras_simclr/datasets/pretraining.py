@@ -73,6 +73,7 @@ class ReaderInfo:
         total_items: images of all pipelines' shares when known.
         shares: the number of pipelines (processes) the files are shared
             among, each reading its own files.
+        input_service: the tf.data service that runs the pipeline, or None.
     """
 
     file_paths: tuple
@@ -84,14 +85,16 @@ class ReaderInfo:
     num_items: typing.Any = None
     total_items: typing.Any = None
     shares: int = 1
+    input_service: typing.Any = None
 
     @property
     def num_files(self):
         return len(self.file_paths)
 
     def skipped_files(self):
-        """Names of the files read but not decoded so far (sorted)."""
-        return self.tracker.skipped()
+        """Names of the files read but not decoded so far (sorted); [] on
+        the input service (its workers name them in their logs)."""
+        return [] if self.tracker is None else self.tracker.skipped()
 
 
 def reader_info(dataset):
@@ -189,8 +192,8 @@ def pretraining_data(
         steps_per_epoch: int or None. Given, the data is left as it is.
         seed: shuffle seed for numpy images.
 
-    In a multi-process JAX run (`make_strategy("multi-worker")`) every
-    process calls this with the same arguments: `batch_size` stays the
+    In a multi-process run (`make_strategy("multi-worker")`, JAX or
+    TensorFlow) every process calls this with the same arguments: `batch_size` stays the
     global batch, of which each process feeds `batch_size // processes`
     images a step (numpy: its rows of one shuffle, the same in every
     process, seed 0 when None; a photo reader: from its own share of the
@@ -242,17 +245,15 @@ def pretraining_data(
     if info is not None:
         dataset, info = _reader_share(dataset, info, batch_size, share)
     planned = None
-    if info is not None and info.num_items is not None and steps_per_epoch is None:
-        planned = info.num_items // info.batch_size
-        if planned == 0:
-            raise no_full_batch(
-                f"the reader has {info.num_items} images", info.batch_size
-            )
-        if info.shares > 1:
-            # Processes step together: each runs the steps of the smallest
-            # share (every share holds at least total // shares files),
-            # whatever files its own share skips; its reader repeats, so an
-            # epoch may take a few batches of the next pass.
+    fixed = info is not None and (info.shares > 1 or info.input_service)
+    if fixed and steps_per_epoch is None:
+        if info.total_items is not None:
+            # Processes step together: each runs (total // shares) // batch
+            # steps, whatever files its own share skips or how the records
+            # fall into shards; its reader repeats, so an epoch may take a
+            # few batches of the next pass. So do the passes of the input
+            # service (each worker's last batch of a pass is partial, a lost
+            # worker loses its files of the pass).
             planned = (info.total_items // info.shares) // info.batch_size
             if planned == 0:
                 raise no_full_batch(
@@ -262,6 +263,19 @@ def pretraining_data(
                 )
             steps_per_epoch = planned
             dataset = dataset.repeat()
+        else:
+            raise ValueError(
+                "This reader's size is unknown, and the processes of a run (or "
+                "the passes of the input service) need planned steps: give "
+                "tfrecord_images num_records=N (make-tfrecords writes it), or "
+                "pass steps_per_epoch."
+            )
+    elif info is not None and info.num_items is not None and steps_per_epoch is None:
+        planned = info.num_items // info.batch_size
+        if planned == 0:
+            raise no_full_batch(
+                f"the reader has {info.num_items} images", info.batch_size
+            )
     dataset = as_model_inputs(dataset)
     if info is None:  # a reader reads its process's files already
         dataset = process_rows(dataset, share)
@@ -370,6 +384,10 @@ def prepare_fit(x, y, batch_size, fit_arguments, check_values=None):
 
         # A new PretrainingData: the caller's may be given to fit again.
         data = dataclasses.replace(data, dataset=data.dataset.map(checked))
+    # Each process's batches, in the form its backend's fit takes.
+    fed = backend.current().per_process_input(data.dataset)
+    if fed is not data.dataset:
+        data = dataclasses.replace(data, dataset=fed)
     if fit_arguments.get("validation_data") is not None:
         validation = evaluation_data(
             fit_arguments["validation_data"],
@@ -501,7 +519,11 @@ def process_rows(dataset, share):
         )
     _check_divisible(batch, processes)
     rebatched = dataset.rebatch(batch // processes, drop_remainder=True)
-    return rebatched.shard(processes, index)
+    rows = rebatched.shard(processes, index)
+    batches = int(dataset.cardinality())
+    if batches >= 0:  # one share of each global batch: as many steps
+        rows = rows.apply(tf.data.experimental.assert_cardinality(batches))
+    return rows
 
 
 def check_label_count(images, labels):

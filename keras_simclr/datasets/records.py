@@ -14,7 +14,7 @@ import os
 import tensorflow as tf
 
 from keras_simclr.datasets import encoded_images
-from keras_simclr.datasets.image_files import list_image_files
+from keras_simclr.datasets.image_files import list_image_files, process_context
 
 AUTOTUNE = tf.data.AUTOTUNE
 # Records in a record reader's shuffle buffer unless `shuffle_buffer` says.
@@ -83,6 +83,8 @@ def tfrecord_images(
     if not files:
         raise ValueError(f"No TFRecord files match {file_pattern!r}.")
     names = tf.data.Dataset.from_tensor_slices(files)
+    if input_context is None and options.mode == "pretrain":
+        input_context = process_context()  # a process's share of the shards
     if input_context is not None:
         if len(files) < input_context.num_input_pipelines:
             raise ValueError(
@@ -126,6 +128,8 @@ def tfrecord_images(
         sharded=input_context is not None,
         file_paths=files,
         num_items=None if input_context is not None else num_records,
+        total_items=num_records,
+        shares=1 if input_context is None else input_context.num_input_pipelines,
     )
 
 
