@@ -2,9 +2,10 @@
 
 import keras_simclr as ks
 
-Modules import one way: `backend, choices, layers, losses, optimizers,
-distribute, datasets` ← `models` ← `simclr_model` (the task) ←
-`evaluation`, `recipes`, `export`, `hub` ← `visualize`, `workflow` ← `cli`.
+Modules import one way: `backend, choices, layers, losses, metrics,
+optimizers, distribute, datasets` ← `models` ← `simclr_model` (the task) ←
+`evaluation`, `recipes`, `export`, `hub` ← `callbacks` ← `visualize`,
+`workflow` ← `cli`.
 What differs between Keras's backends lives in `backend` (one module per
 backend). `hub` (keras-hub presets) needs the optional keras-hub and is
 imported on request: `import keras_simclr.hub`.
@@ -32,6 +33,7 @@ _MODULES = (
     "export",
     "layers",
     "losses",
+    "metrics",
     "models",
     "optimizers",
     "recipes",

@@ -1,4 +1,7 @@
-"""Callbacks that make training failures loud and early."""
+"""Callbacks: failures loud and early (`NaNGuard`, `InputStallWarning`),
+checkpoints never half-written (`AtomicBackupAndRestore`), and what a run
+is learning (`KNNMonitor`; `CollapseWarning` lives in `metrics`, beside the
+metric it reads, and `SimCLRModel.fit` adds it)."""
 
 import json
 import logging
@@ -10,6 +13,8 @@ import time
 import keras
 
 from keras_simclr import backend
+from keras_simclr.evaluation import knn_accuracy
+from keras_simclr.metrics import CollapseWarning  # noqa: F401  (ks.callbacks')
 from keras_simclr.saving import atomic_path, remove_partial_writes, scratch_path
 
 
@@ -255,3 +260,48 @@ class InputStallWarning(keras.callbacks.Callback):
     def on_train_end(self, logs=None):
         if self._stop is not None:
             self._stop.set()
+
+
+class KNNMonitor(keras.callbacks.Callback):
+    """Adds `knn_accuracy` (a weighted kNN on the frozen features h) to
+    `fit`'s logs every `every` epochs.
+
+    What self-supervised runs watch (solo-learn and lightly do the same):
+    whether the representation is getting useful. It is
+    `evaluation.knn_accuracy(model, train_data, validation_data, k)`,
+    computed at the end of the epoch on a labelled subset (a few thousand
+    images keep it cheap) and written into the epoch's logs, so `History`,
+    TensorBoard and the other callbacks after it see it.
+
+    Args:
+        train_data: the labelled memory bank: `(images, labels)` arrays or a
+            dataset of `(images, labels)` batches.
+        validation_data: the labelled queries, the same forms.
+        every: int, epochs between two measures. Defaults to 1.
+        k: neighbours (at most the memory bank's size). Defaults to 200.
+
+    Examples:
+        >>> import numpy as np
+        >>> monitor = KNNMonitor((np.zeros((4, 8, 8, 3)), np.arange(4)),
+        ...                      (np.zeros((2, 8, 8, 3)), np.arange(2)), every=2)
+        >>> logs = {}
+        >>> monitor.on_epoch_end(0, logs)  # epoch 1 of every 2: not measured
+        >>> logs
+        {}
+    """
+
+    def __init__(self, train_data, validation_data, every=1, k=200):
+        super().__init__()
+        if int(every) != every or every < 1:
+            raise ValueError(f"`every` must be a positive int. Received: {every!r}")
+        self.train_data = train_data
+        self.validation_data = validation_data
+        self.every = int(every)
+        self.k = int(k)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if (epoch + 1) % self.every or logs is None:
+            return
+        logs["knn_accuracy"] = knn_accuracy(  # k at most the bank's size
+            self.model, self.train_data, self.validation_data, k=self.k
+        )

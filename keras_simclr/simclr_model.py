@@ -15,6 +15,7 @@ from keras_simclr.losses.nt_xent import (
     contrastive_loss_and_accuracy,
 )
 from keras_simclr.losses.probe import check_probe_classes, online_probe_loss
+from keras_simclr.metrics import CollapseWarning, normalized_std
 from keras_simclr.models.encoder import (
     fixed_image_size,
     pooled_encoder,
@@ -105,6 +106,8 @@ class SimCLRModel(keras.Model):
         # === Metrics ===
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.accuracy_tracker = keras.metrics.Mean(name="contrastive_accuracy")
+        # ~1 spread out, 0 collapsed (`metrics.normalized_std`).
+        self.projection_std_tracker = keras.metrics.Mean(name="projection_std")
         self.probe_loss_tracker = keras.metrics.Mean(name="probe_loss")
         self.probe_accuracy_tracker = keras.metrics.SparseCategoricalAccuracy(
             name="probe_accuracy"
@@ -179,6 +182,7 @@ class SimCLRModel(keras.Model):
         data = prepare_fit(x, y, batch_size, kwargs, check_values=check)
         # The data shuffles itself: `shuffle=False` keeps Keras from warning
         # that it cannot shuffle a dataset.
+        kwargs["callbacks"] = [*(kwargs.get("callbacks") or []), CollapseWarning()]
         history = super().fit(data.dataset, epochs=epochs, shuffle=False, **kwargs)
         data.report_skipped_files()
         data.check_trained(history, epochs, kwargs.get("callbacks"))
@@ -207,7 +211,11 @@ class SimCLRModel(keras.Model):
 
     @property
     def metrics(self):
-        metrics = [self.loss_tracker, self.accuracy_tracker]
+        metrics = [
+            self.loss_tracker,
+            self.accuracy_tracker,
+            self.projection_std_tracker,
+        ]
         if self.probe is not None:
             metrics += [self.probe_loss_tracker, self.probe_accuracy_tracker]
         return metrics
@@ -277,6 +285,9 @@ class SimCLRModel(keras.Model):
         )
         self.loss_tracker.update_state(total * num_replicas())
         self.accuracy_tracker.update_state(accuracy)
+        self.projection_std_tracker.update_state(
+            normalized_std(ops.stop_gradient(y_pred["projections"]))
+        )
         if self.probe is not None:
             probe_loss, labels, logits = online_probe_loss(
                 self.probe, y_pred["features"], y

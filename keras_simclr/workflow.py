@@ -70,6 +70,7 @@ def pretrain(
     resume=False,
     strategy="default",
     input_service=None,
+    tensorboard=None,
     mixed_precision="float32",
     probe=True,
     seed=0,
@@ -118,6 +119,9 @@ def pretrain(
             (`grpc://HOST:PORT`, `keras-simclr input-service`) whose input
             workers decode the pretraining views of a photo folder or
             TFRecords (`datasets.input_service`).
+        tensorboard: None, or a folder for Keras's `TensorBoard` callback
+            (the loss, contrastive accuracy, `projection_std` and, with
+            labels, `knn_accuracy`), written by the writing process.
         mixed_precision: one of `PRECISIONS` (sets Keras's global policy).
         probe: linear probe and kNN at the end when the data has labels.
         seed: int >= 0 (Keras's global seed, shuffling, crops).
@@ -175,6 +179,7 @@ def _train(
     resume,
     strategy,
     input_service,
+    tensorboard,
     probe,
     seed,
     verbose,
@@ -242,6 +247,17 @@ def _train(
             f"{backup}/ holds the checkpoint of an interrupted run (after epoch "
             f"{found[0]}); pass --resume to continue it, or delete the folder."
         )
+    recorded = _run_settings(
+        dataset=dataset, image_size=image_size, depth=depth, width=width,
+        epochs=epochs, batch_size=batch_size, temperature=model.temperature,
+        learning_rate=learning_rate, lr_scaling=lr_scaling,
+        warmup_epochs=warmup_epochs, weight_decay=weight_decay,
+        crop_area=crop_area, jitter_strength=jitter_strength, blur_rate=blur_rate,
+    )  # fmt: skip
+    if found:
+        _check_same_settings(backup, recorded)
+    if writer:
+        _record_settings(backup, recorded)
     if resume:
         say(
             f"keras-simclr: resuming after epoch {found[0]} from {found[1]}"
@@ -272,6 +288,7 @@ def _train(
                 # The checkpoint is removed only once the model is saved (below).
                 callbacks.AtomicBackupAndRestore(backup, delete_checkpoint=False),
                 *_input_service_watch(input_service, say),
+                *_monitors(splits, epochs, probe, tensorboard if writer else None),
             ],
             verbose=verbose,
         )
@@ -298,6 +315,54 @@ def probe_scores(model, splits):
     return evaluate_representation(model, splits.train, splits.validation, k=k)
 
 
+# The settings a checkpoint's run was started with (`OUTPUT.backup/`):
+# a run resumed with other ones would rebuild another model or schedule.
+SETTINGS_FILE = "run-settings.json"
+
+
+def _run_settings(**settings):
+    """The run's settings as JSON values (tuples as lists)."""
+    return {
+        name: list(value) if isinstance(value, tuple) else value
+        for name, value in settings.items()
+    }
+
+
+def _record_settings(backup, settings):
+    import json
+    import os
+
+    os.makedirs(backup, exist_ok=True)
+    with saving.atomic_path(os.path.join(backup, SETTINGS_FILE)) as path:
+        with open(path, "w") as file:
+            json.dump(settings, file, indent=1)
+
+
+def _check_same_settings(backup, settings):
+    """Refuses to resume a checkpoint under settings other than its run's,
+    naming each one with both values."""
+    import json
+    import os
+
+    path = os.path.join(backup, SETTINGS_FILE)
+    if not os.path.exists(path):  # a checkpoint of an older version
+        return
+    with open(path) as file:
+        before = json.load(file)
+    changed = [
+        f"--{name.replace('_', '-')} {before[name]} (now {settings[name]})"
+        for name in settings
+        if name in before and before[name] != settings[name]
+    ]
+    if changed:
+        raise ValueError(
+            f"the checkpoint in {backup}/ was trained with "
+            + ", ".join(changed)
+            + ": resume with the checkpoint's settings, or delete the folder to "
+            "start afresh."
+        )
+
+
 def _fit_or_say_lost(model, backup, data, **fit_arguments):
     """`model.fit`; a lost process of the run raises `LostProcessError`
     naming the checkpoint to resume from."""
@@ -320,6 +385,21 @@ def _fit_or_say_lost(model, backup, data, **fit_arguments):
             f"{first_line[:200]}); {where}. Start every process again with the "
             "same command and --resume."
         ) from None
+
+
+def _monitors(splits, epochs, probe, tensorboard):
+    """A kNN monitor on the probe's splits (4 measures a run at most), and
+    TensorBoard (after it, so that it logs `knn_accuracy`)."""
+    monitors = []
+    if probe and splits.train is not None:
+        k = min(200, 20 * splits.num_classes)
+        every = max(1, epochs // 4)
+        monitors.append(
+            callbacks.KNNMonitor(splits.train, splits.validation, every=every, k=k)
+        )
+    if tensorboard:
+        monitors.append(keras.callbacks.TensorBoard(tensorboard))
+    return monitors
 
 
 def _input_service_watch(input_service, say):

@@ -18,12 +18,14 @@ LEVELS = [
         "distribute",
         "layers",
         "losses",
+        "metrics",
         "optimizers",
         "saving",
     },
-    {"models", "callbacks"},
+    {"models"},
     {"simclr_model"},
     {"evaluation", "export", "hub", "recipes"},
+    {"callbacks"},  # KNNMonitor runs the evaluation
     {"visualize", "workflow"},
     {"cli"},
 ]

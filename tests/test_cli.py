@@ -258,3 +258,30 @@ def test_more_command_line_mistakes_are_one_line_errors(tmp_path, capsys):
     plain = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
     plain.save(tmp_path / "plain.keras")
     assert "not a SimCLRModel" in error_of(["probe", str(tmp_path / "plain.keras")])
+
+
+def test_resume_refuses_other_settings_naming_both_values(tmp_path, capsys):
+    # #34 rows 15 and 16: the checkpoint records its run's settings.
+    output = str(tmp_path / "model.keras")
+    arguments = ["pretrain", *TINY, "--epochs", "1", "--no-probe", "--output", output]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(
+            ks.saving, "save_model", lambda *_: (_ for _ in ()).throw(OSError("killed"))
+        )
+        with pytest.raises(OSError):
+            cli.main(arguments)  # trained 1 epoch, died while saving
+    capsys.readouterr()
+    width = TINY[TINY.index("--width") + 1]
+    for changed, expected in (
+        (["--width", "0.5"], f"--width {float(width)} (now 0.5)"),
+        (["--batch-size", "16"], "--batch-size"),
+        (["--learning-rate", "2.0"], "--learning-rate None (now 2.0)"),
+        (["--temperature", "0.2"], "(now 0.2)"),
+        (["--epochs", "3"], "--epochs 1 (now 3)"),
+    ):
+        assert cli.main([*arguments, *changed, "--resume"]) == 1
+        message = capsys.readouterr().err
+        assert message.count("\n") == 1 and "was trained with" in message, message
+        assert expected in message, message
+    assert cli.main([*arguments, "--resume"]) == 0  # the same settings resume
+    assert os.path.exists(output)

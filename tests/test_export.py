@@ -3,6 +3,7 @@ keras-hub, and searched for neighbours."""
 
 import os
 
+import keras
 import numpy as np
 import pytest
 
@@ -180,6 +181,48 @@ def test_neighbours_draws_the_grid_and_finds_the_query_itself(
     command = ["neighbours", features, "--random", "3", "--k", "2", "--tile", "16"]
     assert cli.main([*command, "--output", grid]) == 0
     assert Image.open(grid).size[1] == 3 * (16 + 6 + 4) + 4
+
+
+def test_neighbours_names_another_model_moved_photos_and_non_images(
+    saved_model, tmp_path, capsys
+):
+    # #34 rows 11, 12 and 13.
+    import shutil
+
+    path, _ = saved_model
+    folder = photo_folder(tmp_path / "photos")
+    features = str(tmp_path / "features.npz")
+    assert (
+        cli.main(["embed", path, "--dataset", str(folder), "--output", features]) == 0
+    )
+    with np.load(features) as saved:
+        assert len(saved["model"].item()) == 16 and int(saved["image_size"]) > 0
+
+    def error_of(arguments):
+        capsys.readouterr()
+        assert cli.main(arguments) == 1
+        message = capsys.readouterr().err
+        assert message.count("\n") == 1, message
+        return message
+
+    grid = ["--output", str(tmp_path / "grid.png"), "--tile", "16", "--k", "2"]
+    outside = str(tmp_path / "outside.png")
+    shutil.copy(folder / "1.png", outside)
+    other = keras.models.load_model(path)
+    weight = other.encoder.weights[0]
+    weight.assign(np.asarray(weight) + 1.0)
+    other.save(tmp_path / "other.keras")
+    query = ["neighbours", features, "--query", outside, *grid]
+    message = error_of([*query, "--model", str(tmp_path / "other.keras")])
+    assert "another model" in message
+    assert cli.main([*query, "--model", path]) == 0  # the model that embedded
+    (tmp_path / "notes.png").write_bytes(b"not a photo")
+    query = ["neighbours", features, "--query", str(tmp_path / "notes.png"), *grid]
+    message = error_of([*query, "--model", path])
+    assert "notes.png" in message and "could not be read as photos" in message
+    os.remove(folder / "3.png")
+    message = error_of(["neighbours", features, "--random", "6", *grid])
+    assert "no longer at their paths" in message and "3.png" in message
 
 
 def test_nearest_neighbours_matches_a_full_sort_in_chunks():

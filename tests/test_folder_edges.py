@@ -143,6 +143,41 @@ def test_make_tfrecords_owns_its_output_and_pretrain_reads_it(tmp_path, capsys):
     assert "SimCLR pretrained" in printed and os.path.exists(output)
 
 
+def test_make_tfrecords_interrupted_leaves_no_shard_and_the_rerun_names_them(
+    tmp_path, capsys
+):
+    # #34 row 2: a write that dies half-way leaves only `.partial` files.
+    import tensorflow as tf
+
+    root = labelled_folder(tmp_path / "photos", per_class=4)
+    records = str(tmp_path / "records")
+    written = []
+
+    class Dies(tf.io.TFRecordWriter):
+        def write(self, record):
+            if len(written) == 5:
+                raise KeyboardInterrupt  # as a kill would stop it
+            written.append(record)
+            super().write(record)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(tf.io, "TFRecordWriter", Dies)
+        with pytest.raises(KeyboardInterrupt):
+            cli.main(["make-tfrecords", str(root), records, "--shards", "4"])
+    assert datasets.records.shard_files(records) == []  # nothing a reader takes
+    assert len(os.listdir(records)) == 4
+    capsys.readouterr()
+    assert cli.main(["make-tfrecords", str(root), records, "--shards", "4"]) == 1
+    message = capsys.readouterr().err
+    assert "4 incomplete shard(s)" in message and "--overwrite" in message
+    assert "train-00000-of-00004.tfrecord.partial" in message
+    command = ["make-tfrecords", str(root), records, "--shards", "4", "--overwrite"]
+    assert cli.main(command) == 0
+    assert sorted(os.listdir(records)) == [
+        f"train-{index:05d}-of-00004.tfrecord" for index in range(4)
+    ]
+
+
 def test_one_class_is_refused_before_training(tmp_path, capsys):
     os.makedirs(tmp_path / "photos" / "only")
     for index in range(4):

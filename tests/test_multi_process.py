@@ -144,7 +144,8 @@ def cli(*arguments):
 def probe_table(output):
     """The 'SimCLR pretrained' / model-name row of a probe table."""
     rows = [line for line in output.splitlines() if line.count("|") == 2]
-    return [row.split("|", 1)[1].strip() for row in rows[1:2]]
+    assert len(rows) >= 2 and "%" in rows[1], output[-3000:]
+    return rows[1].split("|", 1)[1].strip()
 
 
 @pytest.mark.parametrize("backend", ["jax", "tensorflow"])
@@ -152,8 +153,8 @@ def test_a_photo_folder_over_two_processes(backend, tmp_path):
     # The documented use: the same command on every process. Each reads its
     # share of the files (bad files in process 0's share only), both run
     # the same steps, process 0 alone writes the model and names its
-    # skipped files; the probe at the end and `embed` over both processes
-    # give what one process gives.
+    # skipped files; `embed` over both processes and (JAX) the probe at the
+    # end give what one process gives.
     photos = tmp_path / "photos"
     bad = photo_folder(photos)
     output = tmp_path / "model.keras"
@@ -162,6 +163,8 @@ def test_a_photo_folder_over_two_processes(backend, tmp_path):
         "--image-size", 16, "--width", 0.0625, "--epochs", 2, "--batch-size", 8,
         "--verbose", 0, "--output", output,
     )  # fmt: skip
+    if backend == "tensorflow":  # the probe's check runs on JAX (time)
+        command.append("--no-probe")
     first, second = run_processes(command, backend)
     assert "2 epochs x 3 steps" in first  # (24 files // 2 processes) // 4
     assert "pretraining" not in second and "saved" not in second
@@ -179,6 +182,9 @@ def test_a_photo_folder_over_two_processes(backend, tmp_path):
     features, single = tmp_path / "features.npz", tmp_path / "single.npz"
     embed = cli("embed", output, "--dataset", photos, "--output", features)
     pair = start_processes([*embed, "--strategy", "multi-worker"], backend)
+    commands = [cli("embed", output, "--dataset", photos, "--output", single)]
+    if backend == "jax":
+        commands.append(cli("probe", output, "--dataset", photos, "--image-size", 16))
     alone = [
         subprocess.Popen(
             command,
@@ -187,13 +193,11 @@ def test_a_photo_folder_over_two_processes(backend, tmp_path):
             stderr=subprocess.STDOUT,
             text=True,
         )
-        for command in (
-            cli("probe", output, "--dataset", photos, "--image-size", 16),
-            cli("embed", output, "--dataset", photos, "--output", single),
-        )
+        for command in commands
     ]
     outputs = finish(pair + alone)
-    assert probe_table(first) == probe_table(outputs[2])  # linear and kNN
+    if backend == "jax":
+        assert probe_table(first) == probe_table(outputs[3])  # linear and kNN
     with np.load(features) as written:
         paths, rows = list(written["paths"]), written["features"]
     assert paths == sorted(

@@ -73,6 +73,7 @@ def build_parser():
         metavar="grpc://HOST:PORT",
         help="decode the photos on this tf.data service's input workers",
     )
+    add("--tensorboard", metavar="DIR", help="TensorBoard logs of the run")
     add("--mixed-precision", choices=PRECISIONS, default="float32")
     add("--no-probe", action="store_true", help="skip the final probe")
     add("--seed", type=int, default=0)

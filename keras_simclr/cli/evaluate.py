@@ -30,6 +30,19 @@ def load_model(path):
     return model
 
 
+def fingerprint(model):
+    """A short hash of the encoder's weights: which model made a features
+    file (`embed` records it; `neighbours --model` compares it)."""
+    import hashlib
+
+    import numpy as np
+
+    digest = hashlib.sha256()
+    for weight in model.encoder.weights:
+        digest.update(np.ascontiguousarray(np.asarray(weight)).tobytes())
+    return digest.hexdigest()[:16]
+
+
 def probe(args):
     from keras_simclr import datasets
 
@@ -71,7 +84,14 @@ def embed(args):
         )
     if not writer:
         return 0
-    np.savez(args.output, features=features, paths=np.array(paths))
+    size = args.image_size or model.augmentation.image_size
+    np.savez(
+        args.output,
+        features=features,
+        paths=np.array(paths),
+        model=np.array(fingerprint(model)),
+        image_size=np.array(size),
+    )
     print(
         f"keras-simclr: wrote {features.shape} features of {len(paths)} files to {args.output}"
     )

@@ -33,6 +33,9 @@ def neighbours(args):
         if "features" not in saved or "paths" not in saved:
             raise ValueError(f"{args.features!r} is not an `embed` output.")
         features, paths = saved["features"], [str(p) for p in saved["paths"]]
+        made_by = {
+            key: saved[key].item() for key in ("model", "image_size") if key in saved
+        }
     broken = np.flatnonzero(~np.isfinite(features).all(axis=1))
     if broken.size:
         names = [paths[index] for index in broken[:5]]
@@ -45,7 +48,7 @@ def neighbours(args):
     if k < 1:
         raise ValueError("the features file holds fewer than 2 photos.")
     if args.query:
-        queries = [_query_row(args, paths, features)]
+        queries = [_query_row(args, paths, features, made_by)]
     else:
         rng = np.random.default_rng(args.seed)
         queries = list(rng.choice(len(paths), min(args.random, len(paths)), False))
@@ -59,9 +62,15 @@ def neighbours(args):
         features, query_features, k, exclude=own_rows
     )
     query_paths = [paths[q] if q >= 0 else args.query for q in own_rows]
-    tiles = visualize.photo_tiles(
-        [*query_paths, *[paths[i] for i in indices.reshape(-1)]], args.tile
-    )
+    shown = [*query_paths, *[paths[i] for i in indices.reshape(-1)]]
+    missing = sorted({path for path in shown if not os.path.isfile(path)})
+    if missing:
+        raise ValueError(
+            f"{len(missing)} photo(s) of {args.features!r} are no longer at their "
+            f"paths ({', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}): "
+            "embed the folder again."
+        )
+    tiles = visualize.photo_tiles(shown, args.tile)
     query_tiles = tiles[: len(queries)]
     neighbour_tiles = tiles[len(queries) :].reshape(len(queries), k, *tiles.shape[1:])
     visualize.neighbours_grid(query_tiles, neighbour_tiles, similarities, args.output)
@@ -75,8 +84,9 @@ def neighbours(args):
     return 0
 
 
-def _query_row(args, paths, features):
-    """The query's database row, or its features from `--model`."""
+def _query_row(args, paths, features, made_by):
+    """The query's database row, or its features from `--model` (the model
+    and image size `embed` recorded, when it did, must match)."""
     from keras_simclr import datasets, evaluation
 
     query = os.path.abspath(args.query)
@@ -88,12 +98,20 @@ def _query_row(args, paths, features):
             f"{args.query!r} is not among the embedded photos: pass --model "
             "MODEL.keras to embed it."
         )
-    from keras_simclr.cli.evaluate import load_model
+    from keras_simclr.cli.evaluate import fingerprint, load_model
 
+    if not os.path.isfile(args.query):
+        raise ValueError(f"no photo at --query {args.query!r}.")
     model = load_model(args.model)
-    size = model.augmentation.image_size
+    if "model" in made_by and made_by["model"] != fingerprint(model):
+        raise ValueError(
+            f"{args.features!r} was embedded by another model than {args.model!r}: "
+            "its neighbours would be meaningless. Pass the model that ran `embed`, "
+            "or embed the photos again with this one."
+        )
+    size = int(made_by.get("image_size", model.augmentation.image_size))
     images = datasets.image_files([args.query], size, 1, mode="evaluate")
-    row = evaluation.encode_images(model, images)
+    row = evaluation.encode_images(model, images)  # names a file it skips
     if row.shape[1] != features.shape[1]:
         raise ValueError("the model's features do not match the file's.")
     return row[0]

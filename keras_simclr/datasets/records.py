@@ -170,7 +170,10 @@ def write_tfrecords(
         os.path.join(output_dir, f"{prefix}-{index:05d}-of-{shards:05d}.tfrecord")
         for index in range(shards)
     ]
-    writers = [tf.io.TFRecordWriter(name) for name in names]
+    # Written under a temporary name, renamed once every shard is complete:
+    # a run killed mid-write leaves `.partial` files that no reader takes
+    # for shards, and that a rerun names.
+    writers = [tf.io.TFRecordWriter(name + PARTIAL) for name in names]
     try:
         for index, path in enumerate(paths):
             with open(path, "rb") as file:
@@ -189,7 +192,12 @@ def write_tfrecords(
     finally:
         for writer in writers:
             writer.close()
+    for name in names:
+        os.replace(name + PARTIAL, name)
     return names
+
+
+PARTIAL = ".partial"
 
 
 def shard_files(folder, prefix="train"):
@@ -205,6 +213,18 @@ def _claim_output_folder(output_dir, prefix, overwrite):
     if not os.path.isdir(output_dir) or not os.listdir(output_dir):
         return
     own = shard_files(output_dir, prefix)
+    incomplete = sorted(
+        glob.glob(os.path.join(output_dir, f"{prefix}-*-of-*.tfrecord{PARTIAL}"))
+    )
+    if incomplete and not overwrite:
+        names = [os.path.basename(name) for name in incomplete]
+        raise ValueError(
+            f"{output_dir!r} holds {len(incomplete)} incomplete shard(s) of an "
+            f"interrupted make-tfrecords ({', '.join(names[:3])}"
+            f"{' ...' if len(names) > 3 else ''}): pass --overwrite "
+            "(overwrite=True) to write the shards again."
+        )
+    own += incomplete
     if not overwrite:
         raise ValueError(
             f"{output_dir!r} is not empty ({len(own)} shard(s) of an earlier run "

@@ -167,5 +167,13 @@ def encode_images(model_or_encoder, images):
     encode = _encoder_function(extractor, images.element_spec)
     features = [keras.ops.convert_to_numpy(encode(batch)) for batch in iterate(images)]
     if not features:
+        skipped = getattr(images, "skipped_files", list)()  # a reader's
+        if skipped:
+            raise ValueError(
+                f"The dataset yielded no image: its {len(skipped)} file(s) could "
+                "not be read as photos (not an image, damaged, or larger than the "
+                f"decompression-bomb limit): {', '.join(skipped[:5])}"
+                + (" ..." if len(skipped) > 5 else "")
+            )
         raise ValueError("The dataset yielded no image.")
     return _finite(np.concatenate(features).astype("float32"))
