@@ -130,6 +130,22 @@ def build_parser():
     near.add_argument("--tile", type=_positive(int), default=96, help="pixels")
     near.add_argument("--seed", type=int, default=0)
 
+    student = commands.add_parser(
+        "distill", help="SimCLRv2 stage 3: a student from a fine-tuned teacher"
+    )
+    student.add_argument("teacher", help="a fine-tuned classifier (.keras)")
+    student.add_argument("--dataset", default="digits", help=dataset_help)
+    student.add_argument("--output", default="student.keras")
+    student.add_argument(
+        "--depth", type=int, default=18, choices=(18, 34, 50, 101, 152)
+    )
+    student.add_argument("--width", type=_positive(float), default=0.25)
+    student.add_argument("--epochs", type=_positive(int), default=10)
+    student.add_argument("--batch-size", type=_positive(int), default=64)
+    student.add_argument("--temperature", type=_positive(float), default=1.0)
+    student.add_argument("--learning-rate", type=_positive(float), default=0.05)
+    student.add_argument("--seed", type=int, default=0)
+
     service = commands.add_parser(
         "input-service", help="a tf.data service dispatcher for input workers"
     )
@@ -176,6 +192,7 @@ def main(argv=None):
         "export": use.export,
         "neighbours": use.neighbours,
         "show-augmentations": files.show_augmentations,
+        "distill": evaluate.distill,
         "input-service": service.input_service,
         "input-worker": service.input_worker,
     }

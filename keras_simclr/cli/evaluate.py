@@ -57,6 +57,61 @@ def probe(args):
     return 0
 
 
+def distill(args):
+    """A student (`student_classifier`) distilled from a saved classifier
+    on the dataset's images (their labels, where it has some, only score it)."""
+    import keras
+    import numpy as np
+
+    from keras_simclr import datasets, evaluation, saving
+
+    saving.check_output_path(args.output)
+    if not os.path.isfile(args.teacher):
+        raise ValueError(f"no teacher model at {args.teacher!r}")
+    teacher = keras.models.load_model(args.teacher)
+    classes = teacher.output_shape[-1]
+    size = getattr(teacher.layers[0], "image_size", None)
+    if not isinstance(classes, int) or size is None:
+        raise ValueError(
+            f"{args.teacher!r} is not a classifier of images to logits from "
+            "`fine_tune` (its first layer sets the image size)."
+        )
+    splits = datasets.load(args.dataset, size, args.batch_size, seed=args.seed)
+    unlabeled = splits.unlabeled
+    if not isinstance(unlabeled, np.ndarray):  # a photo reader's view pairs:
+        unlabeled = datasets.image_files(  # the images, centre-cropped
+            args.dataset, size, args.batch_size, mode="evaluate"
+        )
+    keras.utils.set_random_seed(args.seed)
+    student = evaluation.student_classifier(classes, size, args.depth, args.width)
+    evaluation.distill(
+        teacher,
+        student,
+        unlabeled,
+        temperature=args.temperature,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        seed=args.seed,
+        verbose=1,
+    )
+    saving.save_model(student, args.output)
+    print(f"keras-simclr: saved the student to {args.output}")
+    if splits.validation is not None:
+        rows = []
+        for name, model in (("teacher", teacher), ("student", student)):
+            correct = total = 0
+            for images, labels in evaluation.features.as_labelled_dataset(
+                splits.validation
+            ):
+                logits = model.predict_on_batch(np.asarray(images))
+                correct += int(np.sum(np.argmax(logits, -1) == np.asarray(labels)))
+                total += len(labels)
+            rows.append(f"{name} {correct / total:.1%}")
+        print("keras-simclr: validation accuracy: " + ", ".join(rows))
+    return 0
+
+
 def embed(args):
     import numpy as np
 

@@ -1,6 +1,13 @@
-"""Evaluation of representations: linear probe, weighted kNN, fine-tuning."""
+"""Evaluation of representations: linear probe, weighted kNN, fine-tuning,
+and SimCLRv2's distillation."""
 
 from keras_simclr.evaluation import legacy  # noqa: F401  (loads 0.1.0 files)
+from keras_simclr.evaluation.distill import (
+    Distiller,
+    distill,
+    distillation_loss,
+    student_classifier,
+)
 from keras_simclr.evaluation.features import (
     check_labels,
     encode_images,
@@ -25,6 +32,10 @@ from keras_simclr.evaluation.representation import (
 )
 
 __all__ = [
+    "Distiller",
+    "distill",
+    "distillation_loss",
+    "student_classifier",
     "FineTuneResult",
     "LinearProbeResult",
     "RepresentationScores",

@@ -1,0 +1,128 @@
+"""SimCLRv2's third stage (issue #35): the loss against numpy, a student
+that learns its teacher, saving, and (slow) the three stages' numbers."""
+
+import keras
+import numpy as np
+import pytest
+from harness import tiny_model
+from test_fine_tune import bright_or_dark
+
+import keras_simclr as ks
+from keras_simclr.evaluation import distillation_loss
+
+
+def numpy_distillation_loss(teacher, student, temperature):
+    def softmax(logits):
+        shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
+        return shifted / shifted.sum(axis=-1, keepdims=True)
+
+    targets = softmax(teacher / temperature)
+    log_student = np.log(softmax(student / temperature))
+    return -(targets * log_student).sum(axis=-1).mean()
+
+
+@pytest.mark.parametrize("temperature", [0.5, 1.0, 4.0])
+def test_the_distillation_loss_against_numpy(temperature):
+    rng = np.random.default_rng(0)
+    teacher, student = rng.normal(0, 3, (2, 16, 10)).astype("float32")
+    np.testing.assert_allclose(
+        float(distillation_loss(teacher, student, temperature)),
+        numpy_distillation_loss(teacher, student, temperature),
+        rtol=1e-5,
+    )
+
+
+def test_a_student_learns_its_teacher_and_saves(tmp_path):
+    x, y = bright_or_dark(96)
+    teacher = ks.fine_tune(tiny_model(), (x, y), epochs=6, batch_size=16).classifier
+    teacher_accuracy = np.mean(np.argmax(teacher.predict(x, verbose=0), -1) == y)
+    keras.utils.set_random_seed(0)
+    student = ks.evaluation.student_classifier(2, 16, width=0.0625)
+    before = student.predict(x, verbose=0)
+    trained = ks.evaluation.distill(teacher, student, x, epochs=6, batch_size=16)
+    assert trained is student
+    logits = student.predict(x, verbose=0)
+    assert not np.allclose(logits, before)
+    agreement = np.mean(
+        np.argmax(logits, -1) == np.argmax(teacher.predict(x, verbose=0), -1)
+    )
+    accuracy = np.mean(np.argmax(logits, -1) == y)
+    assert agreement >= 0.9 and accuracy >= teacher_accuracy - 0.1, (
+        agreement,
+        accuracy,
+        teacher_accuracy,
+    )
+    path = tmp_path / "student.keras"
+    student.save(path)
+    np.testing.assert_allclose(
+        keras.models.load_model(path).predict(x, verbose=0), logits, atol=1e-5
+    )
+
+
+def test_wrong_arguments_are_refused():
+    x, _ = bright_or_dark(16)
+    student = ks.evaluation.student_classifier(2, 16, width=0.0625)
+    with pytest.raises(ValueError, match="temperature"):
+        ks.evaluation.distill(student, student, x, temperature=0)
+    with pytest.raises(TypeError, match="unlabeled"):
+        ks.evaluation.distill(student, student, [1, 2, 3])
+
+
+@pytest.mark.slow
+def test_the_three_stages_on_digits_with_ten_percent_of_the_labels():
+    # Pretrain -> fine-tune on 10% of the labels (teacher) -> distil into a
+    # student of the same size on all the images with those labels; against
+    # the same student trained on the 10% alone for as many steps, with the
+    # same crops. (One seed; docs/benchmarks.md gives the figures.)
+    import tensorflow as tf
+
+    size, width = 16, 0.125
+    splits = ks.datasets.digits(size)
+    (x, y), (x_val, y_val) = splits.train, splits.validation
+    keras.utils.set_random_seed(0)
+    model = ks.recipes.simclr_model(18, width, size)
+    steps = len(splits.unlabeled) // 256
+    model.compile(optimizer=ks.recipes.pretraining_optimizer(256, 30 * steps))
+    model.fit(splits.unlabeled, batch_size=256, epochs=30, verbose=0)
+    x_few, y_few = ks.evaluation.balanced_subset(x, y, 0.1)
+    teacher = ks.fine_tune(
+        model, (x_few, y_few), (x_val, y_val), epochs=80, batch_size=32
+    )
+    student = ks.evaluation.student_classifier(10, size, width=width)
+    ks.evaluation.distill(
+        teacher.classifier, student, splits.unlabeled, labeled=(x_few, y_few), epochs=20
+    )
+
+    def accuracy(classifier):
+        logits = classifier.predict(x_val, verbose=0)
+        return float(np.mean(np.argmax(logits, -1) == y_val))
+
+    alone = ks.evaluation.student_classifier(10, size, width=width)
+    alone.compile(
+        optimizer=keras.optimizers.SGD(0.05, momentum=0.9, nesterov=True),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    crop = ks.layers.RandomResizedCrop(size, seed=0)
+    labelled = tf.data.Dataset.from_tensor_slices((x_few, y_few)).shuffle(256)
+    labelled = labelled.repeat().batch(32).map(lambda a, b: (crop(a, training=True), b))
+    alone.fit(labelled, steps_per_epoch=20 * (len(splits.unlabeled) // 64), verbose=0)
+    assert accuracy(student) >= teacher.accuracy - 0.03
+    assert accuracy(student) > accuracy(alone)
+
+
+def test_the_distill_command(tmp_path, capsys):
+    from keras_simclr import cli
+
+    splits = ks.datasets.digits(16)
+    x, y = ks.evaluation.balanced_subset(*splits.train, 0.1)
+    teacher = ks.fine_tune(tiny_model(), (x, y), epochs=1, batch_size=32).classifier
+    teacher.save(tmp_path / "teacher.keras")
+    output = tmp_path / "student.keras"
+    arguments = ["distill", str(tmp_path / "teacher.keras"), "--epochs", "1"]
+    arguments += ["--width", "0.0625", "--output", str(output)]
+    assert cli.main(arguments) == 0
+    printed = capsys.readouterr().out
+    assert "validation accuracy: teacher" in printed and "student" in printed
+    student = keras.models.load_model(output)
+    assert student.predict(splits.validation[0][:4], verbose=0).shape == (4, 10)
+    assert cli.main(["distill", str(tmp_path / "none.keras")]) == 1
