@@ -5,7 +5,7 @@ import keras_simclr as ks
 Modules import one way: `backend, choices, layers, losses, metrics,
 optimizers, distribute, datasets` ← `models` ← `simclr_model` (the task) ←
 `evaluation`, `recipes`, `export`, `hub` ← `callbacks` ← `visualize`,
-`workflow` ← `cli`.
+`report`, `workflow` ← `cli`.
 What differs between Keras's backends lives in `backend` (one module per
 backend). `hub` (keras-hub presets) needs the optional keras-hub and is
 imported on request: `import keras_simclr.hub`.
@@ -37,6 +37,7 @@ _MODULES = (
     "models",
     "optimizers",
     "recipes",
+    "report",
     "saving",
     "visualize",
     "workflow",

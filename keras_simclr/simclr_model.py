@@ -3,6 +3,7 @@
 import warnings
 
 import keras
+import numpy as np
 from keras import ops
 
 from keras_simclr import backend
@@ -180,6 +181,7 @@ class SimCLRModel(keras.Model):
             else self.augmentation.check_values
         )
         data = prepare_fit(x, y, batch_size, kwargs, check_values=check)
+        _check_batch_splits(data.dataset)
         # The data shuffles itself: `shuffle=False` keeps Keras from warning
         # that it cannot shuffle a dataset.
         kwargs["callbacks"] = [*(kwargs.get("callbacks") or []), CollapseWarning()]
@@ -187,6 +189,20 @@ class SimCLRModel(keras.Model):
         data.report_skipped_files()
         data.check_trained(history, epochs, kwargs.get("callbacks"))
         return history
+
+    def predict(self, x, batch_size=None, **kwargs):
+        """`keras.Model.predict`; numpy images are padded to a multiple of
+        the devices a step splits its batch over (JAX's `DataParallel`),
+        and the padding's rows dropped, as the probes do."""
+        devices = backend.current().devices_in_step()
+        count = len(x) if hasattr(x, "__len__") and hasattr(x, "shape") else None
+        if devices == 1 or count is None:
+            return super().predict(x, batch_size=batch_size, **kwargs)
+        batch_size = batch_size or 32
+        batch_size += -batch_size % devices
+        padded = count + (-count % devices)
+        rows = np.concatenate([x, np.repeat(x[-1:], padded - count, axis=0)])
+        return super().predict(rows, batch_size=batch_size, **kwargs)[:count]
 
     def evaluate(self, x=None, y=None, batch_size=None, steps=None, **kwargs):
         """NT-Xent and contrastive accuracy on random views of `x` (no update).
@@ -377,3 +393,22 @@ class SimCLRModel(keras.Model):
                     config[key], custom_objects=custom_objects
                 )
         return cls(**config)
+
+
+def _check_batch_splits(dataset):
+    """Refuses batches the step cannot split evenly over its devices (JAX's
+    `DataParallel`), with the message tf.distribute's step gives."""
+    # Each process feeds its share of the batch to its own devices.
+    devices = backend.current().devices_in_step()
+    devices //= backend.current().process_share()[0]
+    if devices <= 1:
+        return
+    inputs = dataset.element_spec
+    inputs = inputs[0] if isinstance(inputs, tuple) else inputs
+    batch = next(iter(inputs.values())).shape[0] if isinstance(inputs, dict) else None
+    if batch is not None and batch % devices:
+        raise ValueError(
+            f"The batch of {batch} images must be divisible by the number of "
+            f"replicas ({devices} devices): choose a batch size that is a "
+            "multiple of it."
+        )

@@ -22,7 +22,15 @@ import warnings
 import keras
 import numpy as np
 
-from keras_simclr import backend, callbacks, datasets, distribute, recipes, saving
+from keras_simclr import (
+    backend,
+    callbacks,
+    datasets,
+    distribute,
+    recipes,
+    report,
+    saving,
+)
 from keras_simclr.choices import PRECISIONS
 from keras_simclr.evaluation import evaluate_representation
 
@@ -299,6 +307,12 @@ def _train(
         with saving.scratch_path("model.keras") as path:
             model.save(path)
     say(f"keras-simclr: trained in {time.time() - start:.0f} s; saved {output}")
+    if writer:
+        page = report_path(output)
+        report.run_report(
+            history, model, page, splits.unlabeled, splits.validation, title=output
+        )
+        say(f"keras-simclr: wrote the run's report to {page}")
     scores = []
     if probe and splits.train is None:
         say("keras-simclr: no labels (no class sub-folders): probe skipped")
@@ -318,6 +332,11 @@ def probe_scores(model, splits):
 # The settings a checkpoint's run was started with (`OUTPUT.backup/`):
 # a run resumed with other ones would rebuild another model or schedule.
 SETTINGS_FILE = "run-settings.json"
+
+
+def report_path(output):
+    """`m.keras` -> `m.report.html`: the run's report, beside the model."""
+    return str(output).removesuffix(".keras") + ".report.html"
 
 
 def _run_settings(**settings):

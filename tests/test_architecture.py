@@ -26,7 +26,7 @@ LEVELS = [
     {"simclr_model"},
     {"evaluation", "export", "hub", "recipes"},
     {"callbacks"},  # KNNMonitor runs the evaluation
-    {"visualize", "workflow"},
+    {"visualize", "report", "workflow"},
     {"cli"},
 ]
 

@@ -234,3 +234,29 @@ if __name__ == "__main__":
         tmp_path,
     )
     assert printed.count("refused") == 2
+
+
+def test_jax_over_two_devices_predicts_any_count_and_refuses_an_odd_batch(tmp_path):
+    # #34 rows 6 and 7: predict on 17 images or 1 is padded like the probes;
+    # fit with batch 7 gets the "divisible by the number of replicas" message.
+    code = """
+import sys
+sys.path.insert(0, TESTS)
+import numpy as np
+import keras_simclr as ks
+from harness import tiny_images, tiny_model
+ks.distribute.make_strategy("mirrored")
+model = tiny_model()
+model.compile(optimizer=ks.optimizers.LARS(0.1))
+for count in (17, 1):
+    print("rows", model.predict(tiny_images(count), verbose=0).shape[0])
+try:
+    model.fit(tiny_images(14), batch_size=7, verbose=0)
+except ValueError as error:
+    print("refused", "divisible by the number of replicas" in str(error))
+""".replace("TESTS", repr(os.path.dirname(os.path.abspath(__file__))))
+    printed = run_on(
+        "jax", code, tmp_path, XLA_FLAGS="--xla_force_host_platform_device_count=2"
+    )
+    assert "rows 17" in printed and "rows 1" in printed
+    assert "refused True" in printed

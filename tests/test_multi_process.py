@@ -171,7 +171,11 @@ def test_a_photo_folder_over_two_processes(backend, tmp_path):
     for path in bad:
         assert first.count(path) == 1, first[-3000:]
         assert path not in second
-    assert sorted(os.listdir(tmp_path)) == ["model.keras", "photos"]
+    assert sorted(os.listdir(tmp_path)) == [
+        "model.keras",
+        "model.report.html",
+        "photos",
+    ]
     import keras_simclr  # noqa: F401  (registers the classes)
 
     model = keras.models.load_model(output)

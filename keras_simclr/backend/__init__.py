@@ -66,6 +66,9 @@ INTERFACE = (
     "make_strategy",
     "replica_context",
     "num_replicas",
+    # Devices one step's batch is split over where the batch must divide
+    # evenly before the step (JAX's DataParallel); 1 elsewhere.
+    "devices_in_step",
     "is_multi_worker",
     "step_logs",
     "check_can_train",

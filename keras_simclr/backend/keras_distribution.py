@@ -20,6 +20,7 @@ __all__ = [  # the interface names JAX and PyTorch share
     "REPLICAS_SPLIT_BATCH_NORM",
     "at_least_two_rows",
     "crop_and_resize",
+    "devices_in_step",
     "is_multi_worker",
     "num_replicas",
     "on_import",
@@ -107,6 +108,14 @@ def replica_context():
 def num_replicas():
     """1: the step holds the global batch."""
     return 1
+
+
+def devices_in_step():
+    """The devices the global batch is split over: those of Keras's
+    distribution (`DataParallel`), 1 without one."""
+    distribution = keras.distribution.distribution()
+    mesh = getattr(distribution, "device_mesh", None)
+    return 1 if mesh is None else len(mesh.devices.flat)
 
 
 def is_multi_worker():

@@ -91,6 +91,12 @@ def num_replicas():
     return tf.distribute.get_strategy().num_replicas_in_sync
 
 
+def devices_in_step():
+    """1: a `tf.distribute` strategy splits uneven batches itself in
+    `predict`, and its step checks `fit`'s (`distribute.cross_replica_concat`)."""
+    return 1
+
+
 def is_multi_worker():
     """Whether a `MultiWorkerMirroredStrategy` is in scope."""
     return isinstance(

@@ -1,0 +1,199 @@
+"""A picture report of a pretraining run: one self-contained HTML page.
+
+Keras has no report of a run; TensorBoard needs a server. `run_report`
+draws, with the library's own numpy pictures (`visualize`, no plotting
+library): a curve per logged metric (loss, contrastive accuracy,
+`projection_std`, `knn_accuracy`) and the learning rate the schedule gave,
+a grid of the run's own views, and the nearest neighbours of a few held-out
+images; the PNGs are embedded in the page, so it is one file to open in a
+browser or attach to a message. `keras-simclr pretrain` writes it beside
+the model (`OUTPUT.report.html`).
+"""
+
+import base64
+import html
+import os
+import tempfile
+
+import numpy as np
+import tensorflow as tf
+
+from keras_simclr import visualize
+from keras_simclr.datasets.splits import first_images
+from keras_simclr.evaluation.features import as_labelled_dataset, extract_features
+from keras_simclr.evaluation.neighbours import nearest_neighbours
+
+BLUE = (31, 119, 180)
+
+
+def line_chart(values, width=320, height=140, colour=BLUE, margin=8):
+    """A uint8 `(height, width, 3)` picture of `values` as a polyline in a
+    grey frame (the first value on the left; the y range is the values').
+
+    Examples:
+        >>> line_chart([1.0, 0.5, 0.25]).shape
+        (140, 320, 3)
+    """
+    values = np.asarray(values, "float64")
+    canvas = np.full((height, width, 3), 255, "uint8")
+    canvas[[margin - 1, height - margin], margin - 1 : width - margin + 1] = 200
+    canvas[margin - 1 : height - margin + 1, [margin - 1, width - margin]] = 200
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return canvas
+    low, high = finite.min(), finite.max()
+    span = high - low if high > low else 1.0
+    count = len(values)
+    xs = margin + np.arange(count) * (width - 2 * margin - 1) / max(count - 1, 1)
+    ys = height - margin - 1 - (values - low) / span * (height - 2 * margin - 1)
+    for index in range(count):  # points, and the segments between them
+        if not np.isfinite(ys[index]):
+            continue
+        if index and np.isfinite(ys[index - 1]):
+            steps = int(
+                max(abs(xs[index] - xs[index - 1]), abs(ys[index] - ys[index - 1]))
+            )
+            for t in np.linspace(0, 1, steps + 2):
+                x = int(round(xs[index - 1] + t * (xs[index] - xs[index - 1])))
+                y = int(round(ys[index - 1] + t * (ys[index] - ys[index - 1])))
+                canvas[y - 1 : y + 1, x - 1 : x + 1] = colour
+        x, y = int(round(xs[index])), int(round(ys[index]))
+        canvas[y - 2 : y + 3, x - 2 : x + 3] = colour
+    return canvas
+
+
+def learning_rates(model, history):
+    """The optimizer's rate at the end of each epoch (its schedule evaluated
+    at `epoch x steps`), or None."""
+    rate = getattr(getattr(model, "optimizer", None), "learning_rate", None)
+    steps = (getattr(history, "params", None) or {}).get("steps")
+    epochs = len(next(iter(history.history.values()), []))
+    schedule = getattr(model.optimizer, "_learning_rate", None)
+    if rate is None or not steps or not epochs:
+        return None
+    if callable(schedule):
+        return [float(schedule((epoch + 1) * steps)) for epoch in range(epochs)]
+    return [float(np.asarray(rate))] * epochs
+
+
+def _png(image):
+    return base64.b64encode(tf.io.encode_png(image).numpy()).decode()
+
+
+def _figure(title, image, caption=""):
+    return (
+        f"<figure><figcaption><b>{html.escape(title)}</b> {html.escape(caption)}"
+        f'</figcaption><img src="data:image/png;base64,{_png(image)}"></figure>'
+    )
+
+
+def _neighbour_tiles(model, labelled, count=300, queries=4, k=6, seed=0):
+    """Query and neighbour tiles of a few held-out images, and similarities."""
+    images, labels = [], []
+    for batch, batch_labels in as_labelled_dataset(labelled, 64):
+        images.append(np.asarray(batch))
+        labels.append(np.asarray(batch_labels))
+        if sum(len(part) for part in images) >= count:
+            break
+    images = np.concatenate(images)[:count]
+    labels = np.concatenate(labels)[:count]
+    features, _ = extract_features(model, (images, labels))
+    chosen = np.random.default_rng(seed).choice(
+        len(images), min(queries, len(images)), False
+    )
+    k = min(k, len(images) - 1)
+    indices, similarities = nearest_neighbours(
+        features, features[chosen], k, exclude=list(chosen)
+    )
+    tiles = tf.image.resize(images.astype("float32"), (64, 64)).numpy()
+    if tiles.max() <= 1.0:  # images in [0, 1]
+        tiles = tiles * 255
+    tiles = np.clip(np.round(tiles), 0, 255).astype("uint8")
+    if tiles.shape[-1] == 1:
+        tiles = np.repeat(tiles, 3, axis=-1)
+    return tiles[chosen], tiles[indices], similarities
+
+
+def run_report(history, model, path, unlabeled=None, labelled=None, title=None):
+    """Writes the HTML report of a run (see the module docstring).
+
+    Args:
+        history: the `History` `fit` returned.
+        model: the trained `SimCLRModel`.
+        path: the `.html` file to write.
+        unlabeled: the run's images (numpy or a dataset), for the views
+            grid; None for none.
+        labelled: held-out `(images, labels)` (or a dataset of them) for the
+            neighbours grid; None for none.
+        title: the page's title. Defaults to the file's name.
+
+    Returns:
+        The names of the sections written, in order.
+
+    Examples:
+        >>> import os, tempfile, keras
+        >>> history = keras.callbacks.History()
+        >>> history.history = {"loss": [3.0, 2.5, 2.2]}
+        >>> path = os.path.join(tempfile.mkdtemp(), "run.html")
+        >>> run_report(history, None, path)
+        ['loss']
+    """
+    sections, parts = [], []
+    logs = dict(history.history)
+    if model is not None and "learning_rate" not in logs:
+        rates = learning_rates(model, history)
+        if rates:
+            logs["learning_rate"] = rates
+    first = ["loss", "contrastive_accuracy", "projection_std", "knn_accuracy"]
+    names = [name for name in first if name in logs]
+    names += sorted(
+        name for name in logs if name not in first and name != "learning_rate"
+    )
+    names += ["learning_rate"] if "learning_rate" in logs else []
+    for name in names:
+        values = logs[name]
+        if not values:
+            continue
+        caption = f"epoch 1: {values[0]:.4g} → epoch {len(values)}: {values[-1]:.4g}"
+        caption += f" (min {np.nanmin(values):.4g}, max {np.nanmax(values):.4g})"
+        parts.append(_figure(name, line_chart(values), caption))
+        sections.append(name)
+    if model is not None and unlabeled is not None:
+        images = first_images(unlabeled, 6)
+        with tempfile.TemporaryDirectory() as scratch:
+            grid = visualize.augmentation_grid(
+                images, model.augmentation, os.path.join(scratch, "views.png"), views=5
+            )
+        factor = max(1, 64 // model.augmentation.image_size)  # small views, enlarged
+        grid = grid.repeat(factor, axis=0).repeat(factor, axis=1)
+        parts.append(_figure("views", grid, "each row: an image, then 5 of its views"))
+        sections.append("views")
+    if model is not None and labelled is not None:
+        queries, neighbours, similarities = _neighbour_tiles(model, labelled)
+        with tempfile.TemporaryDirectory() as scratch:
+            grid = visualize.neighbours_grid(
+                queries, neighbours, similarities, os.path.join(scratch, "near.png")
+            )
+        parts.append(
+            _figure(
+                "neighbours",
+                grid,
+                "each row: a held-out image, then its nearest by cosine of h "
+                "(green bar: the similarity)",
+            )
+        )
+        sections.append("neighbours")
+    title = title or os.path.basename(str(path))
+    page = (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
+        "</title><style>body{font-family:sans-serif;margin:24px}figure{display:"
+        "inline-block;margin:8px;vertical-align:top}figcaption{font-size:13px;"
+        "margin-bottom:4px}</style></head><body>"
+        f"<h1>{html.escape(title)}</h1>{''.join(parts)}</body></html>"
+    )
+    with open(path, "w", encoding="utf-8") as file:
+        file.write(page)
+    return sections
+
+
+__all__ = ["learning_rates", "line_chart", "run_report"]
