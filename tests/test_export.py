@@ -225,6 +225,37 @@ def test_neighbours_names_another_model_moved_photos_and_non_images(
     assert "no longer at their paths" in message and "3.png" in message
 
 
+def test_the_keras_hub_snippet_of_the_docs_trains(saved_model, tmp_path):
+    # #34 row 19: docs/use.md's snippet, run as written on a preset.
+    pytest.importorskip("keras_hub")
+    path, _ = saved_model
+    preset = str(tmp_path / "simclr_preset")
+    assert cli.main(["export", path, "--format", "keras_hub", "--output", preset]) == 0
+    docs = os.path.join(os.path.dirname(__file__), "..", "docs", "use.md")
+    blocks = open(docs).read().split("```python\n")[1:]
+    (snippet,) = [b.split("```")[0] for b in blocks if "ImageClassifier" in b]
+    code = (
+        "import numpy as np\n"
+        "rng = np.random.default_rng(0)\n"
+        "images = rng.integers(0, 256, (8, 16, 16, 3)).astype('float32')\n"
+        "labels = np.arange(8) % 2\n"
+        + snippet.replace("epochs=10)", "epochs=10, verbose=0)")
+        + "print('trains', history.history['loss'][-1] < history.history['loss'][0])\n"
+    )
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.split()[-2:] == ["trains", "True"]
+
+
 def test_nearest_neighbours_matches_a_full_sort_in_chunks():
     rng = np.random.default_rng(0)
     database = rng.normal(size=(1000, 16)).astype("float32")
