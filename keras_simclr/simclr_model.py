@@ -70,7 +70,7 @@ class SimCLRModel(keras.Model):
         >>> images = np.random.randint(0, 256, (16, 16, 16, 3), dtype="uint8")
         >>> history = model.fit(images, batch_size=8, epochs=1, verbose=0)
         >>> sorted(history.history)
-        ['contrastive_accuracy', 'loss']
+        ['contrastive_accuracy', 'loss', 'projection_std']
         >>> model.predict(images, verbose=0).shape
         (16, 32)
     """

@@ -178,6 +178,42 @@ def test_make_tfrecords_interrupted_leaves_no_shard_and_the_rerun_names_them(
     ]
 
 
+def test_damaged_shards_are_read_up_to_the_damage_and_named(tmp_path, caplog):
+    # #34 row 3: a truncated shard and a shard with a corrupted record.
+    root = labelled_folder(tmp_path / "photos", per_class=8)
+    records = str(tmp_path / "records")
+    assert cli.main(["make-tfrecords", str(root), records, "--shards", "4"]) == 0
+    shards = datasets.records.shard_files(records)
+    size = os.path.getsize(shards[1])
+    os.truncate(shards[1], size - size // 3)  # its last record is cut
+    with open(shards[2], "r+b") as file:  # a byte of its second record
+        file.seek(os.path.getsize(shards[2]) // 2)
+        byte = file.read(1)
+        file.seek(-1, os.SEEK_CUR)
+        file.write(bytes([byte[0] ^ 0xFF]))
+    output = str(tmp_path / "m.keras")
+    arguments = ["pretrain", "--dataset", records, "--epochs", "1", "--width"]
+    arguments += [
+        "0.0625",
+        "--image-size",
+        "16",
+        "--batch-size",
+        "4",
+        "--output",
+        output,
+    ]
+    with caplog.at_level(logging.WARNING, logger="keras_simclr"):
+        assert cli.main([*arguments, "--verbose", "0"]) == 0
+    assert f"{shards[1]} is damaged at record" in caplog.text
+    assert "truncated record" in caplog.text
+    assert f"{shards[2]} is damaged at record" in caplog.text
+    assert os.path.exists(output)
+    records_read, damaged = datasets.records.read_shards(shards)
+    assert [shard for shard, _, _ in damaged] == shards[1:3]
+    evaluate = datasets.tfrecord_images(shards, 16, 4, "evaluate")
+    assert sum(len(batch[0]) for batch in evaluate) == len(records_read)
+
+
 def test_one_class_is_refused_before_training(tmp_path, capsys):
     os.makedirs(tmp_path / "photos" / "only")
     for index in range(4):

@@ -241,10 +241,10 @@ def test_missing_variables_are_named():
 def test_a_killed_process_stops_the_other_and_the_run_resumes(backend, tmp_path):
     # Process 1 is killed during epoch 2: process 0 stops within the
     # backend's heartbeat time with one clear line naming the checkpoint;
-    # both rerun with --resume and end at the run's step count.
+    # both rerun with --resume and end at the run's 2 epochs' step count.
     output = tmp_path / "model.keras"
     command = cli(
-        "pretrain", "--strategy", "multi-worker", "--epochs", 3, "--batch-size",
+        "pretrain", "--strategy", "multi-worker", "--epochs", 2, "--batch-size",
         128, "--width", 0.0625, "--image-size", 16, "--verbose", 2, "--no-probe",
         "--output", output,
     )  # fmt: skip
@@ -271,4 +271,4 @@ def test_a_killed_process_stops_the_other_and_the_run_resumes(backend, tmp_path)
     import keras_simclr  # noqa: F401  (registers the classes)
 
     model = keras.models.load_model(output)
-    assert int(model.optimizer.iterations) == 3 * (1437 // 128)  # digits' train
+    assert int(model.optimizer.iterations) == 2 * (1437 // 128)  # digits' train

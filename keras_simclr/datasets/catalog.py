@@ -1,15 +1,16 @@
 """`load`: the command line's dataset switch."""
 
 import glob
+import logging
 import os
 
 from keras_simclr.datasets import array_loaders as array_data
 from keras_simclr.datasets.folder import image_folder
-from keras_simclr.datasets.iteration import iterate
-from keras_simclr.datasets.records import shard_files, tfrecord_images
+from keras_simclr.datasets.records import read_shards, shard_files, tfrecord_images
 from keras_simclr.datasets.splits import Splits
 
 NAMES = ("digits", "cifar10", "cifar100", "stl10")
+LOGGER = logging.getLogger("keras_simclr")
 
 
 def load(
@@ -77,10 +78,19 @@ def tfrecord_splits(
     the records hold labels (one shard in five held out for validation)."""
     import tensorflow as tf
 
-    # One read of the records (no decode): their count, and their labels.
+    # One read of the records (no decode): their count, their labels, and
+    # the damaged shards (the readers skip the rest of each).
+    records, damaged = read_shards(files)
+    for shard, index, reason in damaged:
+        LOGGER.warning(
+            "keras-simclr: %s is damaged at record %d (%s): its records from there "
+            "on are skipped.",
+            shard,
+            index,
+            reason,
+        )
     examples = [
-        tf.train.Example.FromString(record.numpy()).features.feature
-        for record in iterate(tf.data.TFRecordDataset(files))
+        tf.train.Example.FromString(record).features.feature for record in records
     ]
     unlabeled = tfrecord_images(
         files,

@@ -112,7 +112,10 @@ def tfrecord_images(
             )
             return key, example[image_key], label
 
-        return tf.data.TFRecordDataset(name).enumerate().map(parse)
+        # A damaged shard (truncated, or a record failing its checksum) ends
+        # where the damage starts: its remaining records are skipped
+        # (`read_shards` names them).
+        return tf.data.TFRecordDataset(name).ignore_errors().enumerate().map(parse)
 
     items = names.interleave(
         records_of,
@@ -198,6 +201,51 @@ def write_tfrecords(
 
 
 PARTIAL = ".partial"
+
+
+def read_shards(files):
+    """Every readable record of each shard, and where shards are damaged.
+
+    Reads each shard once (no decoding). A shard that is truncated or holds
+    a record failing its checksum is read up to the damage; the readers
+    skip the rest of it the same way.
+
+    Returns:
+        `(records, damaged)`: the serialized records, in shard order, and a
+        list of `(shard, index, reason)`: the first record lost, and
+        TensorFlow's words for the damage.
+
+    Examples:
+        >>> import os, tempfile, numpy as np, tensorflow as tf
+        >>> folder = tempfile.mkdtemp()
+        >>> for index in range(3):
+        ...     tf.io.write_file(f"{folder}/{index}.png", tf.io.encode_png(np.zeros((8, 8, 3), "uint8")))
+        >>> shards = write_tfrecords(folder, os.path.join(folder, "records"), shards=1)
+        >>> os.truncate(shards[0], os.path.getsize(shards[0]) - 10)
+        >>> records, damaged = read_shards(shards)
+        >>> len(records), damaged[0][1:]
+        (2, (2, 'truncated record'))
+    """
+    records, damaged = [], []
+    for name in files:
+        iterator = iter(tf.data.TFRecordDataset(name))
+        index = 0
+        while True:
+            try:
+                record = next(iterator)
+            except StopIteration:
+                break
+            except tf.errors.DataLossError as error:
+                reason = (
+                    "corrupted record"
+                    if "corrupted" in str(error)
+                    else ("truncated record")
+                )
+                damaged.append((name, index, reason))
+                break
+            records.append(record.numpy())
+            index += 1
+    return records, damaged
 
 
 def shard_files(folder, prefix="train"):
