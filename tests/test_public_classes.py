@@ -1,6 +1,8 @@
 """Every public class passes the shared round-trip harness."""
 
 import inspect
+import os
+import tempfile
 
 import keras
 import numpy as np
@@ -97,7 +99,32 @@ CASES = {
         lambda: tiny_model(probe_classes=3),
         lambda model: assert_saved_model_round_trip(model, IMAGES),
     ),
+    "Distiller": (lambda: _distiller(), lambda model: _saved_distiller(model)),
 }
+
+
+def _distiller():
+    def classifier():
+        return ks.evaluation.student_classifier(3, 16, width=0.0625)
+
+    crop = ks.layers.RandomResizedCrop(16, seed=1)
+    return ks.evaluation.Distiller(classifier(), classifier(), crop, 2.0, 0.25)
+
+
+def _saved_distiller(model):
+    inputs = {"images": IMAGES}
+    expected = model(inputs)["student"]
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "distiller.keras")
+        model.save(path)
+        restored = keras.models.load_model(path)
+    assert type(restored) is type(model)
+    assert (restored.temperature, restored.labeled_weight) == (2.0, 0.25)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(restored(inputs)["student"]),
+        keras.ops.convert_to_numpy(expected),
+        atol=1e-5,
+    )
 
 
 def public_classes():

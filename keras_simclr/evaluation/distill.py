@@ -65,6 +65,12 @@ class Distiller(keras.Model):
         self, teacher, student, crop, temperature=1.0, labeled_weight=0.5, **kwargs
     ):
         super().__init__(**kwargs)
+        teacher, student, crop = (
+            keras.saving.deserialize_keras_object(part)
+            if isinstance(part, dict)
+            else part
+            for part in (teacher, student, crop)
+        )
         if temperature <= 0:
             raise ValueError(f"`temperature` must be > 0. Received: {temperature}")
         if not 0 <= labeled_weight <= 1:
@@ -85,14 +91,29 @@ class Distiller(keras.Model):
     def metrics(self):
         return [self.loss_tracker, self.distillation_tracker, self.agreement_tracker]
 
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "teacher": keras.saving.serialize_keras_object(self.teacher),
+                "student": keras.saving.serialize_keras_object(self.student),
+                "crop": keras.saving.serialize_keras_object(self.crop),
+                "temperature": self.temperature,
+                "labeled_weight": self.labeled_weight,
+            }
+        )
+        return config
+
     def call(self, inputs, training=False):
-        views = self.crop(inputs["images"], training=True)
+        """The teacher's and the student's logits of one random crop and flip
+        of each image (the central square in inference mode)."""
+        views = self.crop(inputs["images"], training=training)
         outputs = {
             "teacher": ops.stop_gradient(self.teacher(views, training=False)),
             "student": self.student(views, training=training),
         }
         if "labeled_images" in inputs:
-            labeled = self.crop(inputs["labeled_images"], training=True)
+            labeled = self.crop(inputs["labeled_images"], training=training)
             outputs["labeled"] = self.student(labeled, training=training)
         return outputs
 
