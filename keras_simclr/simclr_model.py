@@ -184,7 +184,14 @@ class SimCLRModel(keras.Model):
         _check_batch_splits(data.dataset)
         # The data shuffles itself: `shuffle=False` keeps Keras from warning
         # that it cannot shuffle a dataset.
-        kwargs["callbacks"] = [*(kwargs.get("callbacks") or []), CollapseWarning()]
+        added = [CollapseWarning()]
+        if (
+            data.steps_per_epoch is None
+            and getattr(self, "steps_per_execution", 1) == 1
+        ):
+            # An epoch ends when the data does (one batch callback per step).
+            added.append(_IterationsFollowSteps())
+        kwargs["callbacks"] = [*(kwargs.get("callbacks") or []), *added]
         history = super().fit(data.dataset, epochs=epochs, shuffle=False, **kwargs)
         data.report_skipped_files()
         data.check_trained(history, epochs, kwargs.get("callbacks"))
@@ -412,3 +419,25 @@ def _check_batch_splits(dataset):
             f"replicas ({devices} devices): choose a batch size that is a "
             "multiple of it."
         )
+
+
+class _IterationsFollowSteps(keras.callbacks.Callback):
+    """Keeps `optimizer.iterations` equal to the steps trained.
+
+    On TensorFlow (Keras 3.15), an epoch of a dataset of unknown length ends
+    with a step whose `get_next` finds the data exhausted, and the
+    optimizer's step counter is incremented once more by that aborted step
+    (plain Keras models too): the learning-rate schedule runs one step
+    ahead per epoch. At each epoch's end the counter is set back to the
+    steps actually trained (a no-op where it is right already).
+    """
+
+    def on_train_begin(self, logs=None):
+        self.steps = int(self.model.optimizer.iterations)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.steps += 1
+
+    def on_epoch_end(self, epoch, logs=None):
+        if int(self.model.optimizer.iterations) != self.steps:
+            self.model.optimizer.iterations.assign(self.steps)

@@ -147,6 +147,20 @@ def test_fit_on_a_bad_folder_completes_and_logs_the_skipped_files(tmp_path, capl
         assert name in logged
 
 
+def test_the_step_counter_equals_the_steps_trained(tmp_path):
+    # #34 row 17: 2 epochs of 4 batches of a reader gave optimizer.iterations
+    # 10 on TensorFlow (Keras counts the step that finds the data exhausted).
+    for index in range(16):
+        write(tmp_path / f"{index}.jpg", np.full((40, 50, 3), 10 * index, "uint8"))
+    pairs = datasets.image_files(tmp_path, 16, batch_size=4, seed=0)
+    model = ks.recipes.simclr_model(18, 0.0625, image_size=16, projection_dim=8)
+    model.compile(optimizer=ks.optimizers.LARS(0.1))
+    steps = StepsPerEpoch()
+    model.fit(pairs, epochs=2, verbose=0, callbacks=[steps])
+    assert steps.counts == [4, 4]
+    assert int(model.optimizer.iterations) == 8
+
+
 def test_fit_applies_only_the_appearance_to_view_pairs():
     augmentation = ks.layers.SimCLRAugmentation(
         16, flip=False, jitter_rate=0.0, grayscale_rate=0.0, blur_rate=0.0
