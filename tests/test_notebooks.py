@@ -14,13 +14,14 @@ EXAMPLES = os.path.join(
 NOTEBOOKS = sorted(glob.glob(os.path.join(EXAMPLES, "*.ipynb")))
 
 
-def test_there_are_five_example_notebooks():
+def test_there_are_six_example_notebooks():
     assert [os.path.basename(n)[:2] for n in NOTEBOOKS] == [
         "01",
         "02",
         "03",
         "04",
         "05",
+        "06",
     ]
 
 
