@@ -307,12 +307,15 @@ def _train(
         with saving.scratch_path("model.keras") as path:
             model.save(path)
     say(f"keras-simclr: trained in {time.time() - start:.0f} s; saved {output}")
-    if writer:
-        page = report_path(output)
+    # Every process draws the report (its features are computed as the
+    # probe's are, by every process of a run); the writer keeps it.
+    page = report_path(output)
+    target = contextlib.nullcontext(page) if writer else saving.scratch_path("r.html")
+    with target as path:
         report.run_report(
-            history, model, page, splits.unlabeled, splits.validation, title=output
+            history, model, path, splits.unlabeled, splits.validation, title=output
         )
-        say(f"keras-simclr: wrote the run's report to {page}")
+    say(f"keras-simclr: wrote the run's report to {page}")
     scores = []
     if probe and splits.train is None:
         say("keras-simclr: no labels (no class sub-folders): probe skipped")
