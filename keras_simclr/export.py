@@ -3,9 +3,17 @@
 Every format holds the same function: images of the trained size, in the
 model's `value_range` (uint8 0–255 by default), → h, the representation
 SimCLR evaluates (optionally also z, the projection). Keras 3 writes the
-files (`keras.Model.export`); this module builds the graph they hold and
-checks its inputs, so each artefact carries its own input scaling and
-nothing of keras-simclr's training parts.
+files (`keras.Model.export`, TensorFlow's converters); this module builds
+the graph they hold and checks its inputs, so each artefact carries its own
+input scaling and nothing of keras-simclr's training parts.
+
+One input rule in every format: the dtype of the trained range, uint8 for
+0–255, and nothing is cast. Floats (in [0, 1], 300.0, NaN) and other
+integers are refused, never truncated or wrapped: `TypeError` from the Keras
+models (`.keras`, `serving_encoder()`), `InvalidArgumentError` from the
+SavedModel's `serve`, ONNX Runtime's and LiteRT's own dtype errors. The
+keras-hub backbone follows keras-hub's convention instead: float pixels
+0–255 (see `keras_simclr.hub`).
 
     python: ks.export.export_encoder(model, "encoder_sm", format="saved_model")
     shell:  keras-simclr export simclr.keras --format onnx --output encoder.onnx
@@ -30,7 +38,10 @@ SUFFIXES = {
     "keras_hub": None,
     "keras": ".keras",
 }
+# The package each format needs beyond the default install.
+REQUIRES = {"saved_model": "tensorflow", "onnx": "tf2onnx", "litert": "ai_edge_litert"}
 EXTRAS = {
+    "saved_model": "pip install tensorflow",
     "onnx": "pip install 'keras-simclr[export]'  (tf2onnx, onnx, onnxruntime)",
     "litert": "pip install 'keras-simclr[export]'  (ai-edge-litert)",
     "keras_hub": "pip install 'keras-simclr[keras-hub]'",
@@ -93,15 +104,104 @@ def export_encoder(model, path, format="saved_model", projections=False):
     if format == "keras":
         encoder.save(path)
         return path
-    if format == "onnx":
-        _require(backend.current().ONNX_CONVERTER, format)
-    if format == "litert":
-        _require("ai_edge_litert", format)
-    # Keras's ONNX export traces a model that has been called once.
-    size = encoder.inputs[0].shape[1]
-    encoder(keras.ops.zeros((1, size, size, 3), encoder.inputs[0].dtype))
-    encoder.export(path, format=KERAS_FORMATS[format], verbose=False)
+    _require(REQUIRES[format], format)
+    write_serving_file(encoder, path, format)
     return path
+
+
+def write_serving_file(encoder, path, format):
+    """Writes a serving encoder as a SavedModel, ONNX or LiteRT file.
+
+    TensorFlow writes all three, whatever backend trained the model: Keras
+    writes SavedModel from JAX (jax2tf) but ONNX only through jax2onnx and
+    LiteRT not at all, and from PyTorch needs `torch.export` and
+    litert-torch. On JAX and PyTorch the encoder is saved as `.keras` (every
+    backend loads it) and a TensorFlow process (on CPU) writes the file, so
+    every backend gives the same files with the `[export]` extra.
+
+    A uint8 input (the default `value_range`) is never cast: the SavedModel's
+    `serve` refuses float and integer tensors with `pixel_dtype_message`
+    (TensorFlow would convert a numpy float array to the signature's uint8:
+    0.5 -> 0, 300 -> 44); ONNX Runtime and LiteRT refuse another dtype
+    themselves.
+
+    Args:
+        encoder: a serving encoder (`SimCLRModel.serving_encoder()`).
+        path: the output folder (`saved_model`) or file (`.onnx`, `.tflite`).
+        format: `"saved_model"`, `"onnx"` or `"litert"`.
+    """
+    if not backend.current().WRITES_SERVING_FILES:
+        _write_in_a_tensorflow_process(encoder, path, format)
+    elif format == "saved_model" and encoder.inputs[0].dtype == "uint8":
+        _write_uint8_saved_model(encoder, path)
+    else:
+        # Keras's ONNX export traces a model that has been called once.
+        size = encoder.inputs[0].shape[1]
+        encoder(keras.ops.zeros((1, size, size, 3), encoder.inputs[0].dtype))
+        encoder.export(path, format=KERAS_FORMATS[format], verbose=False)
+    return path
+
+
+# Dtypes the SavedModel endpoint names in its refusal (others find no trace).
+REFUSED_DTYPES = ("float16", "bfloat16", "float32", "float64", "int32", "int64")
+
+
+def _write_uint8_saved_model(encoder, path):
+    """`serve` traced for uint8 (the signature TF Serving sees) and, to
+    refuse them with the reason, for `REFUSED_DTYPES`."""
+    import tensorflow as tf
+
+    from keras_simclr.models.encoder import pixel_dtype_message
+
+    @tf.function
+    def serve(images):
+        if images.dtype != tf.uint8:
+            message = pixel_dtype_message("uint8", images.dtype.name)
+            with tf.control_dependencies([tf.debugging.Assert(False, [message])]):
+                images = tf.cast(images, tf.uint8)
+        return encoder(images, training=False)
+
+    shape = (None, *encoder.inputs[0].shape[1:])
+    for dtype in ("uint8", *REFUSED_DTYPES):  # uint8 first: the signature
+        serve.get_concrete_function(tf.TensorSpec(shape, dtype, name="images"))
+    archive = keras.export.ExportArchive()
+    archive.track(encoder)
+    archive.add_endpoint("serve", serve)
+    archive.write_out(path, verbose=False)
+
+
+def _write_in_a_tensorflow_process(encoder, path, format):
+    import subprocess
+    import sys
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        saved = os.path.join(folder, "encoder.keras")
+        encoder.save(saved)
+        # The conversion needs no accelerator (and must not take the one the
+        # training process holds).
+        environment = dict(os.environ, KERAS_BACKEND="tensorflow")
+        environment["CUDA_VISIBLE_DEVICES"] = ""
+        code = (
+            "import sys; from keras_simclr import export; "
+            "export._write_saved_encoder(*sys.argv[1:])"
+        )
+        result = subprocess.run(
+            [sys.executable, "-c", code, saved, os.path.abspath(path), format],
+            env=environment,
+            capture_output=True,
+            text=True,
+        )
+    if result.returncode != 0:
+        raise RuntimeError(
+            f"TensorFlow could not write the {format} file from the saved "
+            f"encoder:\n{result.stderr[-3000:]}"
+        )
+
+
+def _write_saved_encoder(saved, path, format):
+    """In the TensorFlow process: the saved serving encoder → `path`."""
+    write_serving_file(keras.saving.load_model(saved), path, format)
 
 
 def check_output(path, format):

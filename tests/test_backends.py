@@ -200,6 +200,54 @@ def test_resume_probe_fine_tune_export_and_bf16_on_jax(tmp_path):
     assert np.isfinite(results["bf16_loss"])
 
 
+EXPORTS_BEFORE = [
+    # (backend, the formats Keras could not write from it: #34 rows 9, 10)
+    pytest.param("jax", ("onnx", "litert"), id="jax"),
+    pytest.param(
+        "torch",
+        ("saved_model", "litert"),
+        id="torch",
+        marks=pytest.mark.skipif(
+            importlib.util.find_spec("torch") is None, reason="torch not installed"
+        ),
+    ),
+]
+
+
+@pytest.mark.parametrize("backend, formats", EXPORTS_BEFORE)
+def test_a_model_trained_on_jax_or_pytorch_exports_to_every_format(
+    backend, formats, tmp_path
+):
+    # Keras writes ONNX from JAX only through jax2onnx and LiteRT not at all;
+    # from PyTorch SavedModel needs torch.export and LiteRT litert-torch.
+    # keras-simclr has TensorFlow write the files from the saved encoder.
+    pytest.importorskip("tf2onnx")
+    pytest.importorskip("ai_edge_litert")
+    from test_export import RUNTIMES
+
+    np.save(tmp_path / "images.npy", tiny_images(4))
+    names = {format: RUNTIMES[format][0] for format in formats}
+    code = (
+        "import numpy as np, keras_simclr as ks\n"
+        "model = ks.recipes.simclr_model(18, 0.0625, image_size=16, projection_dim=8)\n"
+        "model.compile(optimizer=ks.optimizers.LARS(0.1))\n"
+        "images = np.load('images.npy')\n"
+        "model.fit(images, batch_size=4, verbose=0)\n"
+        "np.save('features.npy', model.predict(images, verbose=0))\n"
+        f"for format, name in {names!r}.items():\n"
+        "    ks.export.export_encoder(model, name, format=format)\n"
+    )
+    run_on(backend, code, tmp_path)
+    images, features = (
+        np.load(tmp_path / "images.npy"),
+        np.load(tmp_path / "features.npy"),
+    )
+    for format in formats:
+        name, runtime = RUNTIMES[format]
+        served = runtime(str(tmp_path / name), images)
+        np.testing.assert_allclose(served, features, rtol=1e-4, atol=1e-4)
+
+
 @pytest.mark.skipif(
     importlib.util.find_spec("torch") is None, reason="torch not installed"
 )

@@ -54,19 +54,33 @@ def run_litert(path, batch):
     return interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
 
 
-@pytest.mark.parametrize(
-    "format, name, runtime",
-    [
-        ("saved_model", "served", run_saved_model),
-        ("onnx", "encoder.onnx", run_onnx),
-        ("litert", "encoder.tflite", run_litert),
-    ],
-)
+def run_keras(path, batch):
+    return keras.models.load_model(path).predict(batch, verbose=0)
+
+
+# format: (output name, runtime)
+RUNTIMES = {
+    "saved_model": ("served", run_saved_model),
+    "onnx": ("encoder.onnx", run_onnx),
+    "litert": ("encoder.tflite", run_litert),
+    "keras": ("encoder.keras", run_keras),
+}
+# What each runtime says of float pixels (one rule, #34 row 5).
+REFUSALS = {
+    "saved_model": "uint8 images, pixels 0-255; got float",
+    "onnx": r"expected: \(tensor\(uint8\)\)",
+    "litert": "expected type UINT8",
+    "keras": "uint8 images, pixels 0-255; got float",
+}
+
+
+@pytest.mark.parametrize("format", list(RUNTIMES))
 def test_each_export_gives_the_keras_features_in_its_own_runtime(
-    saved_model, tmp_path, capsys, format, name, runtime
+    saved_model, tmp_path, capsys, format
 ):
     if format == "onnx":
         pytest.importorskip("tf2onnx")
+    name, runtime = RUNTIMES[format]
     path, model = saved_model
     output = str(tmp_path / name)
     command = ["export", path, "--format", format, "--output", output]
@@ -75,6 +89,19 @@ def test_each_export_gives_the_keras_features_in_its_own_runtime(
     batch = images()
     expected = model.predict(batch, verbose=0)
     np.testing.assert_allclose(runtime(output, batch), expected, rtol=1e-4, atol=1e-4)
+    # Float pixels are refused, never cast to uint8 (0.5 -> 0, 300 -> 44):
+    # images in [0, 1], 0-255 as floats, NaN, in float32 and float64.
+    for floats in (
+        batch / 255.0,
+        batch.astype("float32"),
+        np.full(batch.shape, np.nan),
+    ):
+        for dtype in ("float32", "float64"):
+            with pytest.raises(Exception, match=REFUSALS[format]):
+                runtime(output, floats.astype(dtype))
+    if format in ("saved_model", "keras"):  # other integers too
+        with pytest.raises(Exception, match="got int32"):
+            runtime(output, batch.astype("int32"))
 
 
 def test_export_checks_its_output_before_any_work(saved_model, tmp_path, capsys):

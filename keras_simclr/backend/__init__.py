@@ -58,8 +58,9 @@ INTERFACE = (
     "CROP_COMPILES",
     # TensorFlow's fused BatchNorm kernel is usable.
     "FUSED_BATCH_NORM",
-    # The module Keras's ONNX export needs on this backend.
-    "ONNX_CONVERTER",
+    # Does this backend write SavedModel, ONNX and LiteRT files itself? Else
+    # a TensorFlow process converts the saved encoder (`ks.export`).
+    "WRITES_SERVING_FILES",
     "crop_and_resize",  # a native crop-and-resize kernel, or None
     "at_least_two_rows",
     "encode_function",

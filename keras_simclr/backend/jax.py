@@ -14,7 +14,7 @@ from keras_simclr.backend.keras_distribution import *  # noqa: F403  (shared)
 from keras_simclr.backend.keras_distribution import data_parallel
 
 NAME = "jax"
-ONNX_CONVERTER = "tf2onnx"
+WRITES_SERVING_FILES = False
 
 # extractor -> a jitted stateless call, compiled once per input shape.
 _FUNCTIONS = weakref.WeakKeyDictionary()

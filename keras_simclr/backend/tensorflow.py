@@ -16,7 +16,7 @@ REPLICAS_SPLIT_BATCH_NORM = True
 # TensorFlow's CropAndResize kernel has no XLA lowering.
 CROP_COMPILES = False
 FUSED_BATCH_NORM = True
-ONNX_CONVERTER = "tf2onnx"
+WRITES_SERVING_FILES = True
 
 
 def crop_and_resize(images, boxes, size):

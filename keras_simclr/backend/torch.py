@@ -11,7 +11,7 @@ from keras_simclr.backend.keras_distribution import *  # noqa: F403  (shared)
 from keras_simclr.backend.keras_distribution import data_parallel
 
 NAME = "torch"
-ONNX_CONVERTER = "onnx"
+WRITES_SERVING_FILES = False
 
 
 def encode_function(extractor, spec):

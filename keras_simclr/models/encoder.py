@@ -111,7 +111,58 @@ def serving_encoder(
     dtype = "uint8" if value_range == (0, 255) else "float32"
     images = keras.Input((image_size, image_size, 3), dtype=dtype, name="images")
     outputs = serving_outputs(images, value_range, encoder, projection_head)
-    return keras.Model(images, outputs, name=name)
+    return ServingEncoder(images, outputs, name=name)
+
+
+def pixel_dtype_message(expected, received):
+    """Why images of dtype `received` are refused by a serving encoder
+    whose input is `expected` (one message for every format)."""
+    if expected == "uint8":
+        return (
+            f"the encoder takes uint8 images, pixels 0-255; got {received}. "
+            "It never casts: float pixels would be truncated (0.5 -> 0) or "
+            "wrapped (300 -> 44). Images in [0, 1]: "
+            "np.round(images * 255).astype('uint8')."
+        )
+    return f"the encoder takes float images; got {received}."
+
+
+@keras.saving.register_keras_serializable(package="keras_simclr")
+class ServingEncoder(keras.Model):
+    """The functional serving model, refusing pixels of another dtype.
+
+    Keras converts a functional model's inputs to its `Input` dtype, so a
+    plain model with a uint8 input would truncate float images in [0, 1] to
+    0 and 1 and wrap 300.0 to 44, and serve features of the wrong images.
+    This subclass checks the dtype first: a uint8 model takes uint8 only, a
+    float model floats only (`pixel_dtype_message`); the SavedModel, ONNX
+    and LiteRT files refuse the same (`ks.export`).
+
+    Examples:
+        >>> import keras, numpy as np
+        >>> images = keras.Input((4, 4, 3), dtype="uint8")
+        >>> served = ServingEncoder(images, keras.ops.mean(images, axis=(1, 2)))
+        >>> served.predict(np.zeros((1, 4, 4, 3), "float32"), verbose=0)
+        Traceback (most recent call last):
+        ...
+        TypeError: the encoder takes uint8 images, pixels 0-255; got float32. ...
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+
+    def __call__(self, *args, **kwargs):
+        # Before Keras's own call, which converts to the input dtype.
+        inputs = args[0] if args else kwargs.get("inputs")
+        first = keras.tree.flatten(inputs)[0] if inputs is not None else None
+        if hasattr(first, "dtype"):
+            expected = self.inputs[0].dtype
+            received = keras.backend.standardize_dtype(first.dtype)
+            if (expected == "uint8") != (received == "uint8") or (
+                expected != "uint8" and "float" not in received
+            ):
+                raise TypeError(pixel_dtype_message(expected, received))
+        return super().__call__(*args, **kwargs)
 
 
 def pooled_encoder(encoder):
