@@ -82,6 +82,13 @@ class SimCLRBackbone(keras_hub.models.Backbone):
         self.value_range = tuple(value_range)
 
     @classmethod
+    def from_preset(cls, preset, *args, **kwargs):
+        """keras-hub's `from_preset`, saying first when a local preset folder
+        is missing (keras-hub answers with its list of preset kinds)."""
+        check_preset_folder(preset)
+        return super().from_preset(preset, *args, **kwargs)
+
+    @classmethod
     def from_simclr_model(cls, model):
         """The backbone of a `SimCLRModel`: its encoder, sharing the weights."""
         augmentation = model.augmentation
@@ -114,3 +121,38 @@ class SimCLRImageClassifier(keras_hub.models.ImageClassifier):
 
     backbone_cls = SimCLRBackbone
     preprocessor_cls = None
+
+    @classmethod
+    def from_preset(cls, preset, *args, **kwargs):
+        """keras-hub's `from_preset`, with `SimCLRBackbone`'s missing-folder
+        message."""
+        check_preset_folder(preset)
+        return super().from_preset(preset, *args, **kwargs)
+
+
+def check_preset_folder(preset):
+    """Raises `ValueError` naming `preset` when it is a local path (no
+    `scheme://`) with no folder there.
+
+    keras-hub's `from_preset` answers a missing folder with its list of
+    preset kinds ("Unknown preset identifier"); keras-simclr writes presets
+    only as local folders, so this says what is missing. keras-hub's own
+    `Backbone.from_preset` and `ImageClassifier.from_preset` are left as
+    they are (keras-simclr changes nothing of keras-hub's): the classes of
+    this module say it.
+
+    Examples:
+        >>> check_preset_folder("no/such/simclr_preset")
+        Traceback (most recent call last):
+        ...
+        ValueError: no preset folder at 'no/such/simclr_preset' ...
+    """
+    import os
+
+    preset = os.fspath(preset)
+    if "://" not in preset and not os.path.isdir(preset):
+        raise ValueError(
+            f"no preset folder at {preset!r} (absolute: "
+            f"{os.path.abspath(preset)!r}): write one with `keras-simclr export "
+            "MODEL.keras --format keras_hub --output FOLDER`."
+        )

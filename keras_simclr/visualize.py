@@ -184,7 +184,8 @@ def photo_tiles(paths, size):
     the order of `paths`; each file is read once however often it appears.
 
     Args:
-        paths: image file paths (repeats allowed).
+        paths: image file paths, or `datasets.records.record_key`s of
+            TFRecords (repeats allowed).
         size: int, the tiles' side.
 
     Examples:
@@ -198,10 +199,20 @@ def photo_tiles(paths, size):
 
     from keras_simclr import datasets
 
+    is_record = datasets.records.is_record_key
     unique = list(dict.fromkeys(paths))
-    images = datasets.image_files(unique, size, 64, mode="evaluate", on_error="raise")
-    crops = np.concatenate([batch.numpy() for batch in images])
-    row = {
-        os.path.realpath(path): index for index, path in enumerate(images.file_paths)
-    }
-    return crops[[row[os.path.realpath(path)] for path in paths]]
+    tiles = {}
+    files = [path for path in unique if not is_record(path)]
+    if files:
+        images = datasets.image_files(
+            files, size, 64, mode="evaluate", on_error="raise"
+        )
+        crops = np.concatenate([batch.numpy() for batch in images])
+        row = {os.path.realpath(p): index for index, p in enumerate(images.file_paths)}
+        tiles.update({path: crops[row[os.path.realpath(path)]] for path in files})
+    keys = [path for path in unique if is_record(path)]
+    if keys:  # an `embed` of TFRecords names its rows by record
+        images = datasets.records.record_images(keys, size, on_error="raise")
+        crops = np.concatenate([batch.numpy() for batch in images])
+        tiles.update(zip(keys, crops))
+    return np.stack([tiles[path] for path in paths])

@@ -389,3 +389,21 @@ def test_nan_features_are_refused_naming_their_rows_and_files(tmp_path):
                     ["neighbours", str(features), *query, "--output", "x.png"]
                 )
             )
+
+
+def test_a_missing_preset_folder_is_named(saved_model, tmp_path):
+    # #34 row 23: keras-hub answers a missing folder with its list of preset
+    # kinds; keras-simclr's classes name the folder.
+    pytest.importorskip("keras_hub")
+    from keras_simclr import hub
+
+    missing = str(tmp_path / "no_such_preset")
+    for cls in (hub.SimCLRBackbone, hub.SimCLRImageClassifier):
+        with pytest.raises(ValueError, match="no preset folder at .*no_such_preset"):
+            cls.from_preset(missing)
+    path, model = saved_model
+    preset = str(tmp_path / "preset")
+    ks.export.export_encoder(model, preset, format="keras_hub")
+    backbone = hub.SimCLRBackbone.from_preset(preset)
+    h = backbone.predict(images().astype("float32"), verbose=0).mean(axis=(1, 2))
+    np.testing.assert_allclose(h, model.predict(images(), verbose=0), atol=1e-4)

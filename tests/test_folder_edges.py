@@ -561,3 +561,74 @@ def test_a_folder_with_every_edge_trains_and_embeds_from_the_command_line(
         alone = datasets.image_files([str(path)], 16, 1, mode="evaluate")
         expected = ks.evaluation.encode_images(model, alone)[0]
         np.testing.assert_allclose(row, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_make_tfrecords_leaves_out_bombs_and_lying_jpegs_and_names_records_by_file(
+    tmp_path, capsys
+):
+    # #34 row 4: the readers' header checks run at write time; a record
+    # skipped when read is named by the file it was packed from.
+    root = labelled_folder(tmp_path / "photos", per_class=3)
+    (root / "cat" / "bomb.jpg").write_bytes(jpeg_claiming(60000, 60000))
+    (root / "dog" / "huge.png").write_bytes(png_claiming(23000, 23000))
+    (root / "dog" / "short.jpg").write_bytes(jpeg_claiming(3000, 4000))
+    (root / "cat" / "notes.jpg").write_text("not a photo")
+    (root / "cat" / "empty.png").write_bytes(b"")
+    whole = (root / "dog" / "0.jpg").read_bytes()
+    (root / "dog" / "cut.jpg").write_bytes(whole[: len(whole) // 2])  # header fine
+    records = str(tmp_path / "records")
+    assert cli.main(["make-tfrecords", str(root), records, "--shards", "2"]) == 0
+    printed = capsys.readouterr().out
+    left_out = {
+        os.path.relpath(line.split("not packed: ")[1].split(" (")[0], root): line
+        for line in printed.splitlines()
+        if "not packed" in line
+    }
+    assert sorted(left_out) == [
+        "cat/bomb.jpg",
+        "cat/empty.png",
+        "cat/notes.jpg",
+        "dog/huge.png",
+        "dog/short.jpg",
+    ]
+    assert "decompression bomb" in left_out["cat/bomb.jpg"]
+    assert "too short" in left_out["dog/short.jpg"]
+    assert "not an image" in left_out["cat/notes.jpg"]
+    shards = datasets.records.shard_files(records)
+    keys = datasets.records.record_keys(shards)
+    assert len(keys) == 7  # 6 photos and the cut one
+    stored = sorted(key.split(" (")[1].rstrip(")") for key in keys)
+    assert "dog/cut.jpg" in stored and "cat/0.jpg" in stored
+    # The cut JPEG decodes nowhere: skipped when read, named by its file.
+    images = datasets.tfrecord_images(shards, 16, 4, "evaluate", label_key=None)
+    rows = sum(len(batch) for batch in images)
+    skipped = images.skipped_files()
+    assert rows == 6 and len(skipped) == 1 and skipped[0].endswith(" (dog/cut.jpg)")
+    assert skipped[0] in keys
+
+
+def test_embed_and_neighbours_read_what_make_tfrecords_wrote(tmp_path, capsys):
+    # #34 row 20: `embed --dataset` reads what `pretrain --dataset` reads.
+    root = labelled_folder(tmp_path / "photos", per_class=3)
+    records = str(tmp_path / "records")
+    assert cli.main(["make-tfrecords", str(root), records, "--shards", "2"]) == 0
+    model = ks.recipes.simclr_model(18, 0.0625, image_size=16, projection_dim=8)
+    model.save(tmp_path / "m.keras")
+    model_path = str(tmp_path / "m.keras")
+    for source, output in ((records, "records.npz"), (str(root), "folder.npz")):
+        command = ["embed", model_path, "--dataset", source, "--output"]
+        assert cli.main([*command, str(tmp_path / output)]) == 0
+    with np.load(tmp_path / "records.npz") as saved:
+        from_records = dict(zip(saved["paths"], saved["features"]))
+    with np.load(tmp_path / "folder.npz") as saved:
+        from_files = dict(zip(saved["paths"], saved["features"]))
+    assert len(from_records) == len(from_files) == 6
+    for key, features in from_records.items():  # each row is its photo's
+        assert datasets.records.is_record_key(key)
+        stored = key.split(" (")[1].rstrip(")")
+        np.testing.assert_allclose(features, from_files[str(root / stored)], atol=1e-5)
+    grid = str(tmp_path / "grid.png")
+    command = ["neighbours", str(tmp_path / "records.npz"), "--random", "2"]
+    assert cli.main([*command, "--k", "2", "--output", grid]) == 0
+    assert os.path.getsize(grid) > 0
+    assert ".tfrecord#" in capsys.readouterr().out

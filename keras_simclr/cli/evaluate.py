@@ -123,15 +123,23 @@ def embed(args):
     if writer:  # before any work: the file written is exactly the one named
         saving.check_output_path(args.output, suffix=".npz")
     model = load_model(args.model)
-    images = datasets.image_files(
-        args.dataset,
-        args.image_size or model.augmentation.image_size,
-        args.batch_size,
-        mode="evaluate",
-    )
+    size = args.image_size or model.augmentation.image_size
+    # What `pretrain --dataset` reads: a photo folder (or glob), or the
+    # TFRecords `make-tfrecords` wrote (rows named by `record_key`).
+    shards = datasets.catalog.tfrecord_files(args.dataset)
+    if shards:
+        images = datasets.tfrecord_images(
+            shards, size, args.batch_size, mode="evaluate", label_key=None
+        )
+        names = datasets.records.record_keys(shards)
+    else:
+        images = datasets.image_files(
+            args.dataset, size, args.batch_size, mode="evaluate"
+        )
+        names = images.file_paths
     features = evaluation.encode_images(model, images)
     skipped = set(images.skipped_files())
-    paths = [path for path in images.file_paths if path not in skipped]
+    paths = [path for path in names if path not in skipped]
     if len(paths) != len(features):  # never write rows under the wrong names
         raise ValueError(
             f"{len(features)} feature rows for {len(paths)} files read: the rows "
@@ -139,7 +147,6 @@ def embed(args):
         )
     if not writer:
         return 0
-    size = args.image_size or model.augmentation.image_size
     np.savez(
         args.output,
         features=features,

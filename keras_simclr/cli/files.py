@@ -12,6 +12,8 @@ def make_tfrecords(args):
         args.folder, args.output_dir, args.shards, overwrite=args.overwrite
     )
     print(f"keras-simclr: wrote {len(files)} TFRecord shard(s) to {args.output_dir}")
+    for path, reason in files.skipped:
+        print(f"keras-simclr: not packed: {path} ({reason})")
     return 0
 
 

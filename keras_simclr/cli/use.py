@@ -63,7 +63,7 @@ def neighbours(args):
     )
     query_paths = [paths[q] if q >= 0 else args.query for q in own_rows]
     shown = [*query_paths, *[paths[i] for i in indices.reshape(-1)]]
-    missing = sorted({path for path in shown if not os.path.isfile(path)})
+    missing = sorted({path for path in shown if not _still_there(path)})
     if missing:
         raise ValueError(
             f"{len(missing)} photo(s) of {args.features!r} are no longer at their "
@@ -82,6 +82,15 @@ def neighbours(args):
             print(f"  {similarity:6.3f}  {paths[index]}")
     print(f"keras-simclr: wrote {args.output}")
     return 0
+
+
+def _still_there(path):
+    """A photo's file, or a record's shard, is where `embed` read it."""
+    from keras_simclr.datasets import records
+
+    if records.is_record_key(path):
+        return os.path.isfile(records.RECORD_KEY.match(path).group(1))
+    return os.path.isfile(path)
 
 
 def _query_row(args, paths, features, made_by):

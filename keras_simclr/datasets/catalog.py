@@ -42,7 +42,7 @@ def load(
         return array_data.stl10(batch_size)
     if name.endswith(".npz"):
         return array_data.arrays(name, seed=seed)
-    records = _tfrecord_files(name)
+    records = tfrecord_files(name)
     if records:
         return tfrecord_splits(
             records, image_size or 96, batch_size, seed, crop_area, input_service
@@ -62,7 +62,7 @@ def load(
     )
 
 
-def _tfrecord_files(name):
+def tfrecord_files(name):
     """TFRecord shards named by `name`: a folder `make-tfrecords` wrote, or a glob."""
     if os.path.isdir(name):
         return shard_files(name)

@@ -187,6 +187,56 @@ def size_problems(shapes, lengths, is_jpeg, max_pixels=MAX_PIXELS):
     return pixels > max_pixels, truncated
 
 
+# The formats the readers decode, by their first bytes (WebP: RIFF....WEBP).
+MAGIC = (b"\xff\xd8", b"\x89PNG", b"GIF8", b"BM", b"RIFF")
+
+
+def header_problem(data, max_pixels=MAX_PIXELS):
+    """Why the readers would skip an image before decoding it, or None.
+
+    The checks a reader runs on the header (`header_shape`, `size_problems`)
+    in Python, for one file's bytes: `make-tfrecords` runs them as it writes,
+    so a bomb or a lying header is named then and never packed. A file whose
+    data is damaged after a valid header passes here; the readers skip it
+    when its decode fails.
+
+    Examples:
+        >>> import tensorflow as tf
+        >>> header_problem(tf.io.encode_png(tf.zeros((3, 5, 3), tf.uint8)).numpy())
+        >>> header_problem(b"hello")
+        'not an image (JPEG, PNG, GIF, BMP or WebP)'
+    """
+    if not data:
+        return "empty file"
+    if not data.startswith(MAGIC) or (
+        data.startswith(b"RIFF") and data[8:12] != b"WEBP"
+    ):
+        return "not an image (JPEG, PNG, GIF, BMP or WebP)"
+    try:
+        shape = _header_shape_graph(tf.constant(data))
+    except tf.errors.OpError:
+        return "unreadable image header"
+    is_jpeg = data.startswith(MAGIC[0])
+    too_large, truncated = size_problems(shape, len(data), is_jpeg, max_pixels)
+    if bool(too_large):
+        height, width = shape.numpy().tolist()
+        return (
+            f"{height} x {width} is larger than max_pixels={max_pixels} "
+            "(a decompression bomb?)"
+        )
+    if bool(truncated):
+        return "JPEG data too short for the size its header claims"
+    return None
+
+
+# One graph call per file (0.34 ms on typical JPEGs; 0.6 ms op by op).
+_header_shape_graph = tf.function(
+    lambda encoded: header_shape(encoded),
+    input_signature=[tf.TensorSpec([], tf.string)],
+    autograph=False,
+)
+
+
 # EXIF is read from the first 16 KiB only: the APP1 segment holding it comes
 # right after the start of image (or after a JFIF APP0), and IFD0 at its
 # start; a file with larger segments before it reads as orientation 1.

@@ -9,14 +9,17 @@ files.
 """
 
 import glob
+import logging
 import os
+import re
 
 import tensorflow as tf
 
-from keras_simclr.datasets import encoded_images
+from keras_simclr.datasets import decode, encoded_images
 from keras_simclr.datasets.image_files import list_image_files, process_context
 
 AUTOTUNE = tf.data.AUTOTUNE
+LOGGER = logging.getLogger("keras_simclr")
 # Records in a record reader's shuffle buffer unless `shuffle_buffer` says.
 SHUFFLE_BUFFER = 10_000
 
@@ -59,7 +62,9 @@ def tfrecord_images(
 
     Returns:
         A `tf.data.Dataset` with `file_paths` (the TFRecord files) and
-        `skipped_files()` (records named `FILE#INDEX`).
+        `skipped_files()` (records named by `record_key`: `FILE#INDEX
+        (STORED NAME)`). In "evaluate" mode the shards are read in order, so
+        the rows follow `record_keys(files)` minus `skipped_files()`.
 
     Examples:
         >>> import os, tempfile, numpy as np, tensorflow as tf
@@ -97,14 +102,17 @@ def tfrecord_images(
         )
     if shuffle:
         names = names.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
-    features = {image_key: tf.io.FixedLenFeature([], tf.string)}
+    features = {
+        image_key: tf.io.FixedLenFeature([], tf.string),
+        FILENAME_KEY: tf.io.FixedLenFeature([], tf.string, default_value=""),
+    }
     if label_key:
         features[label_key] = tf.io.FixedLenFeature([], tf.int64)
 
     def records_of(name):
         def parse(index, record):
             example = tf.io.parse_single_example(record, features)
-            key = tf.strings.join([name, "#", tf.strings.as_string(index)])
+            key = record_key(name, index, example[FILENAME_KEY])
             label = (
                 example[label_key] + label_offset
                 if label_key
@@ -117,9 +125,11 @@ def tfrecord_images(
         # (`read_shards` names them).
         return tf.data.TFRecordDataset(name).ignore_errors().enumerate().map(parse)
 
+    # Evaluation reads the shards one after the other: its rows then follow
+    # `record_keys(files)` minus the skipped records.
     items = names.interleave(
         records_of,
-        cycle_length=min(len(files), 16),
+        cycle_length=1 if options.mode == "evaluate" else min(len(files), 16),
         num_parallel_calls=AUTOTUNE,
         deterministic=seed is not None or mode == "evaluate",
     )
@@ -137,15 +147,26 @@ def tfrecord_images(
 
 
 def write_tfrecords(
-    source, output_dir, shards=8, labels="inferred", prefix="train", overwrite=False
+    source,
+    output_dir,
+    shards=8,
+    labels="inferred",
+    prefix="train",
+    overwrite=False,
+    max_pixels=decode.MAX_PIXELS,
 ):
     """Packs image files into sharded TFRecords (the ImageNet layout).
 
     Each `tf.train.Example` holds the file's bytes unchanged under
     `image/encoded`, its label under `image/class/label` (when labelled),
-    `image/filename` and `image/format`. Files are assigned round-robin in
-    listing order, so shards have near-equal sizes. Nothing is decoded:
-    undecodable files are found (and skipped) when the records are read.
+    `image/filename` (its path under `source` for a folder, else its name)
+    and `image/format`. Files are assigned round-robin in listing order, so
+    shards have near-equal sizes. Each file gets the checks the readers run
+    before decoding (`decode.header_problem`: empty, not an image, a header
+    claiming more than `max_pixels`, a JPEG too short for its size): such
+    files are left out and named (`.skipped`, and a warning). Nothing is
+    decoded: a file damaged after a valid header is skipped when the
+    records are read, named by its shard, index and stored file name.
 
     Args:
         source: a folder (class sub-folders give labels), glob or list.
@@ -154,9 +175,11 @@ def write_tfrecords(
         labels: "inferred" (when `source` has class sub-folders), None, or a
             list of ints.
         prefix: file name prefix. Defaults to "train".
+        max_pixels: the largest image packed, as the readers' option.
 
     Returns:
-        The list of written files.
+        The list of written files, with `.skipped`: `(path, reason)` of each
+        file left out.
     """
     if int(shards) != shards or shards < 1:
         raise ValueError(f"`shards` must be a positive int. Received: {shards!r}")
@@ -177,13 +200,22 @@ def write_tfrecords(
     # a run killed mid-write leaves `.partial` files that no reader takes
     # for shards, and that a rerun names.
     writers = [tf.io.TFRecordWriter(name + PARTIAL) for name in names]
+    folder = os.fspath(source) if isinstance(source, (str, os.PathLike)) else None
+    folder = folder if folder is not None and os.path.isdir(folder) else None
+    skipped, written = [], 0
     try:
         for index, path in enumerate(paths):
             with open(path, "rb") as file:
                 data = file.read()
+            problem = decode.header_problem(data, max_pixels)
+            if problem is not None:
+                skipped.append((path, problem))
+                LOGGER.warning("keras-simclr: not packed: %s (%s)", path, problem)
+                continue
+            stored = os.path.relpath(path, folder) if folder else os.path.basename(path)
             feature = {
                 "image/encoded": _bytes(data),
-                "image/filename": _bytes(os.path.basename(path).encode()),
+                "image/filename": _bytes(stored.encode()),
                 "image/format": _bytes(os.path.splitext(path)[1][1:].lower().encode()),
             }
             if label_list is not None:
@@ -191,13 +223,23 @@ def write_tfrecords(
                     int64_list=tf.train.Int64List(value=[label_list[index]])
                 )
             example = tf.train.Example(features=tf.train.Features(feature=feature))
-            writers[index % shards].write(example.SerializeToString())
+            writers[written % shards].write(example.SerializeToString())
+            written += 1
     finally:
         for writer in writers:
             writer.close()
     for name in names:
         os.replace(name + PARTIAL, name)
-    return names
+    return WrittenShards(names, skipped)
+
+
+class WrittenShards(list):
+    """The shard files `write_tfrecords` wrote, with `skipped`: `(path,
+    reason)` of each file it left out."""
+
+    def __init__(self, names, skipped):
+        super().__init__(names)
+        self.skipped = skipped
 
 
 PARTIAL = ".partial"
@@ -246,6 +288,98 @@ def read_shards(files):
             records.append(record.numpy())
             index += 1
     return records, damaged
+
+
+FILENAME_KEY = "image/filename"
+
+
+def record_key(shard, index, filename=""):
+    """A record's name: `SHARD#INDEX`, and ` (FILENAME)` when the record
+    stores the name of the file it was packed from (`write_tfrecords` does).
+
+    Works on strings and on TensorFlow string tensors (in the readers).
+
+    Examples:
+        >>> record_key("train-00000-of-00001.tfrecord", 3, "cats/tom.jpg")
+        'train-00000-of-00001.tfrecord#3 (cats/tom.jpg)'
+    """
+    if isinstance(shard, str):
+        return f"{shard}#{index}" + (f" ({filename})" if filename else "")
+    suffix = tf.strings.join([" (", filename, ")"])
+    suffix = tf.where(tf.equal(filename, ""), "", suffix)
+    return tf.strings.join([shard, "#", tf.strings.as_string(index), suffix])
+
+
+def record_keys(files):
+    """The `record_key` of every readable record of `files`, in shard order:
+    the names of an "evaluate" reader's rows (before its skipped records
+    are taken out). A damaged shard's records end at the damage
+    (`read_shards`)."""
+    keys = []
+    for shard in files:
+        records, _ = read_shards([shard])
+        for index, record in enumerate(records):
+            feature = tf.train.Example.FromString(record).features.feature
+            stored = (
+                feature[FILENAME_KEY].bytes_list.value
+                if FILENAME_KEY in feature
+                else []
+            )
+            keys.append(record_key(shard, index, stored[0].decode() if stored else ""))
+    return keys
+
+
+def is_record_key(name):
+    """True for a `record_key` (`...tfrecord#N ...`), not a file's path."""
+    return RECORD_KEY.match(name) is not None
+
+
+def record_images(keys, image_size, batch_size=64, mode="evaluate", **options):
+    """The records named by `keys` (`record_key`s, repeats allowed), read as
+    images by the common reader: what `photo_tiles` shows for an `embed`
+    of TFRecords. Each shard is read once, up to its last record named.
+
+    Returns:
+        A dataset of batches in the order of `keys`, with `file_paths` the
+        keys.
+    """
+    options = encoded_images.ReaderOptions.of_reader(
+        image_size, batch_size, mode, options, shuffle_buffer=None
+    )
+    wanted = {}
+    for key in keys:
+        shard, index = RECORD_KEY.match(key).groups()
+        wanted.setdefault(shard, set()).add(int(index))
+    payloads = {}
+    for shard, indices in wanted.items():
+        if not os.path.isfile(shard):
+            raise ValueError(f"no TFRecord shard at {shard!r}: was it moved?")
+        dataset = tf.data.TFRecordDataset(shard).take(max(indices) + 1)
+        for index, record in enumerate(dataset):
+            if index in indices:
+                feature = tf.train.Example.FromString(record.numpy()).features.feature
+                payloads[(shard, index)] = feature["image/encoded"].bytes_list.value[0]
+    located = [RECORD_KEY.match(key).groups() for key in keys]
+    missing = [
+        key
+        for key, (shard, index) in zip(keys, located)
+        if (shard, int(index)) not in payloads
+    ]
+    if missing:
+        raise ValueError(f"no such record(s): {', '.join(missing[:5])}")
+    items = tf.data.Dataset.from_tensor_slices(
+        (
+            list(keys),
+            [payloads[(shard, int(index))] for shard, index in located],
+            tf.fill([len(keys)], tf.constant(-1, tf.int64)),
+        )
+    )
+    return encoded_images.build(
+        items, options, read_files=False, labelled=False, file_paths=list(keys)
+    )
+
+
+RECORD_KEY = re.compile(r"^(.*\.tfrecord)#(\d+)(?: \(.*\))?$", re.DOTALL)
 
 
 def shard_files(folder, prefix="train"):
