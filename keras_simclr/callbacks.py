@@ -14,6 +14,7 @@ import keras
 
 from keras_simclr import backend
 from keras_simclr.evaluation import knn_accuracy
+from keras_simclr.evaluation.projector import labelled_sample, write_projector
 from keras_simclr.metrics import CollapseWarning  # noqa: F401  (ks.callbacks')
 from keras_simclr.saving import atomic_path, remove_partial_writes, scratch_path
 
@@ -305,3 +306,58 @@ class KNNMonitor(keras.callbacks.Callback):
         logs["knn_accuracy"] = knn_accuracy(  # k at most the bank's size
             self.model, self.train_data, self.validation_data, k=self.k
         )
+
+
+class EmbeddingProjector(keras.callbacks.Callback):
+    """Writes the features h of a labelled sample for TensorBoard's
+    embedding projector when training ends (and every `every` epochs).
+
+    Keras 3's `TensorBoard` callback has no `embeddings_freq`; this writes
+    the projector's files (`evaluation.projector.write_projector`:
+    features, labels, a sprite of the images) into `log_dir`, the folder
+    given to `keras.callbacks.TensorBoard`, so `tensorboard --logdir
+    LOG_DIR` shows them in its Projector tab. Every process computes the
+    features (a collective in a multi-process run); the writing process
+    (`is_writer`) writes.
+
+    Args:
+        data: `(images, labels)` or a dataset of such batches (e.g. the
+            validation split).
+        log_dir: the TensorBoard log folder.
+        count: images shown at most. Defaults to 500.
+        every: None (at the end only), or int epochs between two writes.
+
+    Examples:
+        >>> import os, tempfile, numpy as np
+        >>> import keras_simclr as ks
+        >>> model = ks.recipes.simclr_model(18, 0.0625, image_size=16)
+        >>> images = np.random.randint(0, 256, (6, 16, 16, 3), dtype="uint8")
+        >>> projector = EmbeddingProjector((images, np.arange(6) % 2), tempfile.mkdtemp())
+        >>> projector.set_model(model)
+        >>> projector.on_train_end()
+        >>> sorted(os.listdir(projector.log_dir))
+        ['features.tsv', 'metadata.tsv', 'projector_config.pbtxt', 'sprite.png']
+    """
+
+    def __init__(self, data, log_dir, count=500, every=None):
+        super().__init__()
+        if every is not None and (int(every) != every or every < 1):
+            raise ValueError(f"`every` must be a positive int. Received: {every!r}")
+        self.data = data
+        self.log_dir = os.fspath(log_dir)
+        self.count = int(count)
+        self.every = every
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.every and (epoch + 1) % self.every == 0:
+            self.write()
+
+    def on_train_end(self, logs=None):
+        self.write()
+
+    def write(self):
+        """Computes the sample's features now and writes the files."""
+        _, labels, features, tiles = labelled_sample(self.model, self.data, self.count)
+        strategy = getattr(self.model, "distribute_strategy", None)
+        if backend.current().is_writer(strategy):
+            write_projector(self.log_dir, features, labels, tiles)

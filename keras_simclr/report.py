@@ -20,8 +20,8 @@ import tensorflow as tf
 
 from keras_simclr import visualize
 from keras_simclr.datasets.splits import first_images
-from keras_simclr.evaluation.features import as_labelled_dataset, extract_features
 from keras_simclr.evaluation.neighbours import nearest_neighbours
+from keras_simclr.evaluation.projector import labelled_sample
 
 BLUE = (31, 119, 180)
 
@@ -89,15 +89,7 @@ def _figure(title, image, caption=""):
 
 def _neighbour_tiles(model, labelled, count=300, queries=4, k=6, seed=0):
     """Query and neighbour tiles of a few held-out images, and similarities."""
-    images, labels = [], []
-    for batch, batch_labels in as_labelled_dataset(labelled, 64):
-        images.append(np.asarray(batch))
-        labels.append(np.asarray(batch_labels))
-        if sum(len(part) for part in images) >= count:
-            break
-    images = np.concatenate(images)[:count]
-    labels = np.concatenate(labels)[:count]
-    features, _ = extract_features(model, (images, labels))
+    images, _, features, tiles = labelled_sample(model, labelled, count, size=64)
     chosen = np.random.default_rng(seed).choice(
         len(images), min(queries, len(images)), False
     )
@@ -105,12 +97,6 @@ def _neighbour_tiles(model, labelled, count=300, queries=4, k=6, seed=0):
     indices, similarities = nearest_neighbours(
         features, features[chosen], k, exclude=list(chosen)
     )
-    tiles = tf.image.resize(images.astype("float32"), (64, 64)).numpy()
-    if tiles.max() <= 1.0:  # images in [0, 1]
-        tiles = tiles * 255
-    tiles = np.clip(np.round(tiles), 0, 255).astype("uint8")
-    if tiles.shape[-1] == 1:
-        tiles = np.repeat(tiles, 3, axis=-1)
     return tiles[chosen], tiles[indices], similarities
 
 
@@ -196,4 +182,33 @@ def run_report(history, model, path, unlabeled=None, labelled=None, title=None):
     return sections
 
 
-__all__ = ["learning_rates", "line_chart", "run_report"]
+def read_panels(path):
+    """`{title: uint8 (H, W, 3) picture}` of a page `run_report` wrote, in
+    page order (for a figure of its own, e.g. the README's).
+
+    Examples:
+        >>> import os, tempfile, keras
+        >>> history = keras.callbacks.History()
+        >>> history.history = {"loss": [3.0, 2.5]}
+        >>> path = os.path.join(tempfile.mkdtemp(), "run.html")
+        >>> _ = run_report(history, None, path)
+        >>> {name: panel.shape for name, panel in read_panels(path).items()}
+        {'loss': (140, 320, 3)}
+    """
+    import re
+
+    with open(path, encoding="utf-8") as file:
+        page = file.read()
+    found = re.findall(
+        r"<b>([^<]*)</b>[^<]*</figcaption><img src=\"data:image/png;base64,([^\"]*)\"",
+        page,
+    )
+    return {
+        html.unescape(title): tf.io.decode_png(
+            base64.b64decode(data), channels=3
+        ).numpy()
+        for title, data in found
+    }
+
+
+__all__ = ["learning_rates", "line_chart", "read_panels", "run_report"]

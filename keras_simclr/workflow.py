@@ -14,6 +14,7 @@ same checks and the same resume policy without copying it.
 
 import contextlib
 import dataclasses
+import importlib.util
 import shutil
 import time
 import typing
@@ -128,8 +129,11 @@ def pretrain(
             workers decode the pretraining views of a photo folder or
             TFRecords (`datasets.input_service`).
         tensorboard: None, or a folder for Keras's `TensorBoard` callback
-            (the loss, contrastive accuracy, `projection_std` and, with
-            labels, `knn_accuracy`), written by the writing process.
+            (the loss, contrastive accuracy, `projection_std`, the learning
+            rate and, with labels, `knn_accuracy`) and, with labels, the
+            features of up to 500 held-out images for its embedding
+            projector (`callbacks.EmbeddingProjector`); written by the
+            writing process. Needs `pip install 'keras-simclr[tensorboard]'`.
         mixed_precision: one of `PRECISIONS` (sets Keras's global policy).
         probe: linear probe and kNN at the end when the data has labels.
         seed: int >= 0 (Keras's global seed, shuffling, crops).
@@ -150,6 +154,11 @@ def pretrain(
         raise ValueError(
             f"`mixed_precision` must be one of {PRECISIONS}. Received: "
             f"{mixed_precision!r}"
+        )
+    if tensorboard and importlib.util.find_spec("tensorboard") is None:
+        raise ValueError(
+            "`tensorboard` (--tensorboard) needs the tensorboard package, which "
+            "TensorFlow no longer installs: pip install 'keras-simclr[tensorboard]'"
         )
     # First: a multi-process JAX run must be joined before any computation.
     strategy = distribute.make_strategy(strategy)
@@ -296,7 +305,7 @@ def _train(
                 # The checkpoint is removed only once the model is saved (below).
                 callbacks.AtomicBackupAndRestore(backup, delete_checkpoint=False),
                 *_input_service_watch(input_service, say),
-                *_monitors(splits, epochs, probe, tensorboard if writer else None),
+                *_monitors(splits, epochs, probe, tensorboard, writer),
             ],
             verbose=verbose,
         )
@@ -409,9 +418,11 @@ def _fit_or_say_lost(model, backup, data, **fit_arguments):
         ) from None
 
 
-def _monitors(splits, epochs, probe, tensorboard):
+def _monitors(splits, epochs, probe, tensorboard, writer):
     """A kNN monitor on the probe's splits (4 measures a run at most), and
-    TensorBoard (after it, so that it logs `knn_accuracy`)."""
+    TensorBoard (after it, so that it logs `knn_accuracy`) with the
+    projector's features. Every process computes what needs the model (a
+    collective in a multi-process run); the writer writes."""
     monitors = []
     if probe and splits.train is not None:
         k = min(200, 20 * splits.num_classes)
@@ -419,8 +430,13 @@ def _monitors(splits, epochs, probe, tensorboard):
         monitors.append(
             callbacks.KNNMonitor(splits.train, splits.validation, every=every, k=k)
         )
-    if tensorboard:
+    if tensorboard and writer:
         monitors.append(keras.callbacks.TensorBoard(tensorboard))
+    if tensorboard:
+        if splits.validation is not None:  # h of held-out images, labelled
+            monitors.append(
+                callbacks.EmbeddingProjector(splits.validation, tensorboard)
+            )
     return monitors
 
 

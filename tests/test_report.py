@@ -1,8 +1,6 @@
 """The picture report of a run (issue #35): its panels, and the command."""
 
-import base64
-import re
-
+import keras
 import numpy as np
 import tensorflow as tf
 from harness import tiny_images, tiny_model
@@ -13,14 +11,7 @@ from keras_simclr import cli, report
 
 def panels(path):
     """{title: decoded PNG} of a report page."""
-    page = open(path, encoding="utf-8").read()
-    found = re.findall(
-        r"<b>([^<]*)</b>[^<]*</figcaption><img src=\"data:image/png;base64,([^\"]*)\"",
-        page,
-    )
-    return {
-        title: tf.io.decode_png(base64.b64decode(data)).numpy() for title, data in found
-    }
+    return report.read_panels(path)
 
 
 def test_the_report_holds_curves_views_and_neighbours(tmp_path):
@@ -59,11 +50,55 @@ def test_the_learning_rate_panel_follows_the_schedule():
     assert rates == [float(schedule(4)), float(schedule(8))]
 
 
-def test_pretrain_writes_the_report_beside_the_model(tmp_path, capsys):
+def test_pretrain_writes_the_report_beside_the_model_and_tensorboards_files(
+    tmp_path, capsys
+):
     output = tmp_path / "m.keras"
+    logs = tmp_path / "logs"
     arguments = ["pretrain", "--width", "0.0625", "--image-size", "16", "--epochs", "1"]
+    arguments += ["--tensorboard", str(logs)]
     assert cli.main([*arguments, "--verbose", "0", "--output", str(output)]) == 0
     assert f"report to {tmp_path / 'm.report.html'}" in capsys.readouterr().out
     assert {"loss", "knn_accuracy", "views", "neighbours"} <= set(
         panels(tmp_path / "m.report.html")
+    )
+    # TensorBoard: the epoch's scalars ...
+    tags = set()
+    for events in (logs / "train").glob("events.out.tfevents.*"):
+        for record in tf.data.TFRecordDataset(str(events)):
+            event = tf.compat.v1.Event.FromString(record.numpy())
+            tags |= {value.tag for value in event.summary.value}
+    assert {
+        "epoch_loss",
+        "epoch_learning_rate",
+        "epoch_knn_accuracy",
+        "epoch_projection_std",
+    } <= tags, tags
+    # ... and the projector's files: h of the held-out images, their labels.
+    from google.protobuf import text_format
+    from tensorboard.plugins.projector import projector_config_pb2
+
+    config = text_format.Parse(  # TensorBoard's own schema reads it
+        (logs / "projector_config.pbtxt").read_text(),
+        projector_config_pb2.ProjectorConfig(),
+    ).embeddings[0]
+    assert (config.tensor_path, config.metadata_path) == (
+        "features.tsv",
+        "metadata.tsv",
+    )
+    assert list(config.sprite.single_image_dim) == [32, 32]
+    features = np.loadtxt(logs / "features.tsv", delimiter="\t")
+    labels = np.loadtxt(logs / "metadata.tsv", dtype=int)
+    validation = ks.datasets.load("digits", 16).validation
+    images, expected_labels = validation[0][: len(labels)], validation[1][: len(labels)]
+    assert len(features) == len(labels) == min(500, len(validation[1]))
+    np.testing.assert_array_equal(labels, expected_labels)
+    model = keras.models.load_model(output)
+    expected, _ = ks.evaluation.extract_features(model, (images, expected_labels))
+    np.testing.assert_allclose(features, expected, rtol=1e-4, atol=1e-4)
+    side = int(np.ceil(np.sqrt(len(labels)))) * 32
+    assert tf.io.decode_png(tf.io.read_file(str(logs / "sprite.png"))).shape == (
+        side,
+        side,
+        3,
     )
