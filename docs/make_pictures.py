@@ -2,17 +2,21 @@
 
     python docs/make_pictures.py [--model simclr.keras]
 
-Without `--model` it first runs the main job (`keras-simclr pretrain
---no-probe` on scikit-learn's digits, a few minutes on 2 cores). Writes, in
-docs/images/:
+Without `--model` it first runs the main job (`keras-simclr pretrain` on
+scikit-learn's digits, about a minute on 2 cores), which writes the run's
+report beside the model. Writes, in docs/images/:
 
 - augmentations.jpg: crops of scikit-learn's two sample photos (no
   download), each followed by SimCLR views (`visualize.augmentation_grid`);
 - digits_map.png: t-SNE of h of the held-out digits, one colour per class
   (`visualize.embedding_map`);
-- digits_neighbours.png: four held-out digits and their 6 nearest held-out
-  digits by cosine similarity of h (`evaluation.nearest_neighbours`,
-  `visualize.neighbours_grid`), with the similarity bars.
+- report_curves.png: the report's loss, kNN accuracy, collapse
+  (`projection_std`) and learning-rate panels, as the report drew them
+  (`report.read_panels`; with `--model`, none);
+- digits_neighbours.png: the report's neighbours panel: four held-out
+  digits and their 6 nearest held-out digits by cosine similarity of h,
+  with the similarity bars (with `--model`, drawn from that model the same
+  way: `evaluation.nearest_neighbours`, `visualize.neighbours_grid`).
 """
 
 import argparse
@@ -56,9 +60,29 @@ def main():
     with open(os.path.join(HERE, "augmentations.jpg"), "wb") as file:
         file.write(tf.io.encode_jpeg(grid, quality=85).numpy())
     path = args.model
+    panels = {}
     if path is None:
         path = os.path.join(tempfile.mkdtemp(), "simclr.keras")
-        assert cli.main(["pretrain", "--no-probe", "--output", path]) == 0
+        assert cli.main(["pretrain", "--output", path]) == 0
+        panels = ks.report.read_panels(path.removesuffix(".keras") + ".report.html")
+        curves = [
+            panels[name]
+            for name in ("loss", "knn_accuracy", "projection_std", "learning_rate")
+        ]
+        white = np.full((curves[0].shape[0], 8, 3), 255, "uint8")
+        rows = [
+            np.concatenate([curves[0], white, curves[1]], axis=1),
+            np.concatenate([curves[2], white, curves[3]], axis=1),
+        ]
+        gap = np.full((8, rows[0].shape[1], 3), 255, "uint8")
+        figure = np.concatenate([rows[0], gap, rows[1]])
+        tf.io.write_file(
+            os.path.join(HERE, "report_curves.png"), tf.io.encode_png(figure)
+        )
+        tf.io.write_file(
+            os.path.join(HERE, "digits_neighbours.png"),
+            tf.io.encode_png(panels["neighbours"]),
+        )
     model = keras.models.load_model(path)
     splits = datasets.digits(image_size=model.augmentation.image_size)
     images, labels = splits.validation
@@ -69,6 +93,9 @@ def main():
         method="tsne",
         size=360,
     )
+    if panels:
+        print(f"wrote {HERE} (neighbours and curves from the run's report)")
+        return
     features = ks.evaluation.encode_images(
         model, datasets.to_dataset(images, batch_size=256)
     )

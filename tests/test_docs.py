@@ -39,7 +39,7 @@ def test_mkdocs_build_strict(tmp_path):
     assert {os.path.basename(p) for p in pictures} >= {
         "augmentations.jpg",
         "digits_neighbours.png",
-        "digits_map.png",
+        "report_curves.png",
     }
     for picture in pictures:
         assert (site / picture).stat().st_size > 1000, picture

@@ -102,3 +102,21 @@ def test_pretrain_writes_the_report_beside_the_model_and_tensorboards_files(
         side,
         3,
     )
+
+
+def test_tensorboard_without_its_package_is_refused_before_training(
+    tmp_path, capsys, monkeypatch
+):
+    import importlib.util
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *rest: None if name == "tensorboard" else find_spec(name, *rest),
+    )
+    output = tmp_path / "m.keras"
+    arguments = ["pretrain", "--tensorboard", str(tmp_path / "logs")]
+    assert cli.main([*arguments, "--output", str(output)]) == 1
+    assert "keras-simclr[tensorboard]" in capsys.readouterr().err
+    assert not output.exists()
