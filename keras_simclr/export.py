@@ -132,8 +132,8 @@ def write_serving_file(encoder, path, format):
     """
     if not backend.current().WRITES_SERVING_FILES:
         _write_in_a_tensorflow_process(encoder, path, format)
-    elif format == "saved_model" and encoder.inputs[0].dtype == "uint8":
-        _write_uint8_saved_model(encoder, path)
+    elif format == "saved_model":
+        _write_saved_model(encoder, path)
     else:
         # Keras's ONNX export traces a model that has been called once.
         size = encoder.inputs[0].shape[1]
@@ -142,27 +142,37 @@ def write_serving_file(encoder, path, format):
     return path
 
 
-# Dtypes the SavedModel endpoint names in its refusal (others find no trace).
-REFUSED_DTYPES = ("float16", "bfloat16", "float32", "float64", "int32", "int64")
+# The dtypes the SavedModel's `serve` is traced for, besides its own: the
+# float widths a float model takes (cast to float32: the same values), and
+# those it refuses with the reason (any other finds no trace).
+FLOATS = ("float16", "bfloat16", "float64")
+REFUSED = {
+    "uint8": ("float16", "bfloat16", "float32", "float64", "int32", "int64"),
+    "float32": ("uint8", "int32", "int64"),
+}
 
 
-def _write_uint8_saved_model(encoder, path):
-    """`serve` traced for uint8 (the signature TF Serving sees) and, to
-    refuse them with the reason, for `REFUSED_DTYPES`."""
+def _write_saved_model(encoder, path):
+    """`serve` traced for the input dtype first (the signature TF Serving
+    sees), then for the dtypes of `FLOATS` / `REFUSED`. Keras's own export
+    gives one signature, to which TensorFlow converts any numpy array."""
     import tensorflow as tf
 
     from keras_simclr.models.encoder import pixel_dtype_message
 
+    expected = encoder.inputs[0].dtype
+
     @tf.function
     def serve(images):
-        if images.dtype != tf.uint8:
-            message = pixel_dtype_message("uint8", images.dtype.name)
+        if images.dtype.name in REFUSED[expected]:
+            message = pixel_dtype_message(expected, images.dtype.name)
             with tf.control_dependencies([tf.debugging.Assert(False, [message])]):
-                images = tf.cast(images, tf.uint8)
-        return encoder(images, training=False)
+                images = tf.identity(images)
+        return encoder(tf.cast(images, expected), training=False)
 
     shape = (None, *encoder.inputs[0].shape[1:])
-    for dtype in ("uint8", *REFUSED_DTYPES):  # uint8 first: the signature
+    extra = REFUSED[expected] + (FLOATS if expected == "float32" else ())
+    for dtype in (expected, *extra):  # its own first: the signature
         serve.get_concrete_function(tf.TensorSpec(shape, dtype, name="images"))
     archive = keras.export.ExportArchive()
     archive.track(encoder)

@@ -407,3 +407,23 @@ def test_a_missing_preset_folder_is_named(saved_model, tmp_path):
     backbone = hub.SimCLRBackbone.from_preset(preset)
     h = backbone.predict(images().astype("float32"), verbose=0).mean(axis=(1, 2))
     np.testing.assert_allclose(h, model.predict(images(), verbose=0), atol=1e-4)
+
+
+def test_a_float_range_model_takes_floats_and_refuses_integers(tmp_path):
+    # #34 row 5, the other side of the rule: a model trained on [0, 1]
+    # floats serves float32 (float64 and float16 carry the same values) and
+    # refuses uint8 (0-255 pixels would be read as far out of its range).
+    augmentation = ks.layers.SimCLRAugmentation(16, value_range=(0, 1), seed=0)
+    model = ks.recipes.simclr_model(18, 0.0625, image_size=16, projection_dim=8)
+    model = ks.SimCLRModel(model.encoder, model.projection_head, augmentation)
+    floats = images().astype("float32") / 255
+    expected = model.predict(floats, verbose=0)
+    output = str(tmp_path / "served")
+    ks.export.export_encoder(model, output, format="saved_model")
+    for dtype in ("float32", "float64"):
+        served = run_saved_model(output, floats.astype(dtype))
+        np.testing.assert_allclose(served, expected, rtol=1e-4, atol=1e-4)
+    with pytest.raises(Exception, match="float pixels in its value_range; got uint8"):
+        run_saved_model(output, images())
+    with pytest.raises(TypeError, match="got uint8"):
+        model.serving_encoder().predict(images(), verbose=0)

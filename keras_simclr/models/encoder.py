@@ -124,7 +124,10 @@ def pixel_dtype_message(expected, received):
             "wrapped (300 -> 44). Images in [0, 1]: "
             "np.round(images * 255).astype('uint8')."
         )
-    return f"the encoder takes float images; got {received}."
+    return (
+        f"the encoder takes float pixels in its value_range; got {received} (a "
+        "uint8 or integer image is not scaled the way the model was trained)."
+    )
 
 
 @keras.saving.register_keras_serializable(package="keras_simclr")
