@@ -1,5 +1,6 @@
 """SimCLRv2's third stage (issue #35): the loss against numpy, a student
-that learns its teacher, saving, and (slow) the three stages' numbers."""
+that learns its teacher, saving, and the three stages' numbers (tiny
+settings; fuller ones under `-m slow`)."""
 
 import keras
 import numpy as np
@@ -68,29 +69,32 @@ def test_wrong_arguments_are_refused():
         ks.evaluation.distill(student, student, [1, 2, 3])
 
 
-@pytest.mark.slow
-def test_the_three_stages_on_digits_with_ten_percent_of_the_labels():
-    # Pretrain -> fine-tune on 10% of the labels (teacher) -> distil into a
-    # student of the same size on all the images with those labels; against
-    # the same student trained on the 10% alone for as many steps, with the
-    # same crops. (One seed; docs/benchmarks.md gives the figures.)
+def three_stages(size, width, pretrain_epochs, fine_tune_epochs, distill_epochs, seed):
+    """Pretrain -> fine-tune on 10% of the labels (teacher) -> distil into a
+    student of the same size on all the images with those labels; against
+    the same student trained on the 10% alone for as many steps, with the
+    same crops. Returns the held-out accuracies (teacher, student, alone)."""
     import tensorflow as tf
 
-    size, width = 16, 0.125
     splits = ks.datasets.digits(size)
     (x, y), (x_val, y_val) = splits.train, splits.validation
-    keras.utils.set_random_seed(0)
+    keras.utils.set_random_seed(seed)
     model = ks.recipes.simclr_model(18, width, size)
     steps = len(splits.unlabeled) // 256
-    model.compile(optimizer=ks.recipes.pretraining_optimizer(256, 30 * steps))
-    model.fit(splits.unlabeled, batch_size=256, epochs=30, verbose=0)
+    optimizer = ks.recipes.pretraining_optimizer(256, pretrain_epochs * steps)
+    model.compile(optimizer=optimizer)
+    model.fit(splits.unlabeled, batch_size=256, epochs=pretrain_epochs, verbose=0)
     x_few, y_few = ks.evaluation.balanced_subset(x, y, 0.1)
     teacher = ks.fine_tune(
-        model, (x_few, y_few), (x_val, y_val), epochs=80, batch_size=32
+        model, (x_few, y_few), (x_val, y_val), epochs=fine_tune_epochs, batch_size=32
     )
     student = ks.evaluation.student_classifier(10, size, width=width)
     ks.evaluation.distill(
-        teacher.classifier, student, splits.unlabeled, labeled=(x_few, y_few), epochs=20
+        teacher.classifier,
+        student,
+        splits.unlabeled,
+        labeled=(x_few, y_few),
+        epochs=distill_epochs,
     )
 
     def accuracy(classifier):
@@ -105,9 +109,28 @@ def test_the_three_stages_on_digits_with_ten_percent_of_the_labels():
     crop = ks.layers.RandomResizedCrop(size, seed=0)
     labelled = tf.data.Dataset.from_tensor_slices((x_few, y_few)).shuffle(256)
     labelled = labelled.repeat().batch(32).map(lambda a, b: (crop(a, training=True), b))
-    alone.fit(labelled, steps_per_epoch=20 * (len(splits.unlabeled) // 64), verbose=0)
-    assert accuracy(student) >= teacher.accuracy - 0.03
-    assert accuracy(student) > accuracy(alone)
+    steps = distill_epochs * (len(splits.unlabeled) // 64)
+    alone.fit(labelled, steps_per_epoch=steps, verbose=0)
+    return teacher.accuracy, accuracy(student), accuracy(alone)
+
+
+def test_the_three_stages_on_digits_with_ten_percent_of_the_labels():
+    # Tiny settings (ResNet-18 x0.125, 16 px; about 25 s a seed on 2 cores),
+    # two seeds, their mean: seeds 0-3 gave student - alone = +1.1, +5.3,
+    # +8.7, +10.0 points and student - teacher = +10.3, +1.2, +8.9, +3.0
+    # (docs/benchmarks.md).
+    runs = np.array([three_stages(16, 0.125, 15, 40, 10, seed) for seed in (0, 1)])
+    teacher, student, alone = runs.mean(axis=0)
+    assert student >= teacher - 0.03, runs
+    assert student > alone, runs
+
+
+@pytest.mark.slow
+def test_the_three_stages_with_fuller_settings():
+    # The figures of docs/benchmarks.md (one seed).
+    teacher, student, alone = three_stages(16, 0.125, 30, 80, 20, 0)
+    assert student >= teacher - 0.03
+    assert student > alone
 
 
 def test_the_distill_command(tmp_path, capsys):
