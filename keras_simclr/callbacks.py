@@ -214,6 +214,12 @@ class InputStallWarning(keras.callbacks.Callback):
         after: seconds without a batch before the warning.
         cause: the sentence that follows "no training batch for N s".
         say: called with each message. Defaults to `logging.warning`.
+        give_up: None, or seconds without a batch after which
+            `on_give_up()` is called (once, from the watching thread: a
+            `fit` blocked inside TensorFlow's iterator cannot be interrupted
+            from Python, so this is where a program decides to stop, e.g.
+            the command line's `--input-timeout` ends the process).
+        on_give_up: called with the seconds waited. Needed with `give_up`.
 
     Examples:
         >>> said = []
@@ -226,11 +232,18 @@ class InputStallWarning(keras.callbacks.Callback):
         [' no training batch', ' batches flow again']
     """
 
-    def __init__(self, after=60.0, cause="", say=None):
+    def __init__(self, after=60.0, cause="", say=None, give_up=None, on_give_up=None):
         super().__init__()
+        if give_up is not None and (on_give_up is None or give_up < after):
+            raise ValueError(
+                "`give_up` needs `on_give_up`, and must be at least `after`. "
+                f"Received: give_up={give_up!r}, after={after!r}"
+            )
         self.after = float(after)
         self.cause = cause
         self.say = say or (lambda message: logging.warning("%s", message))
+        self.give_up = None if give_up is None else float(give_up)
+        self.on_give_up = on_give_up
         self._last = None
         self._stalled = False
         self._stop = None
@@ -250,6 +263,9 @@ class InputStallWarning(keras.callbacks.Callback):
                 self.say(
                     f"keras-simclr: no training batch for {waited:.0f} s. {self.cause}"
                 )
+            if self.give_up is not None and waited >= self.give_up:
+                self._stop.set()
+                self.on_give_up(waited)
 
     def on_train_batch_end(self, batch, logs=None):
         now = time.monotonic()

@@ -79,6 +79,7 @@ def pretrain(
     resume=False,
     strategy="default",
     input_service=None,
+    input_timeout=None,
     tensorboard=None,
     mixed_precision="float32",
     probe=True,
@@ -128,6 +129,12 @@ def pretrain(
             (`grpc://HOST:PORT`, `keras-simclr input-service`) whose input
             workers decode the pretraining views of a photo folder or
             TFRecords (`datasets.input_service`).
+        input_timeout: None (wait), or seconds without a batch from the
+            input service after which the process ends with a message
+            naming the checkpoint and `--resume` (a lost input worker that
+            never comes back would otherwise hold the run: TensorFlow's
+            service waits for it). Ends the process: for scripts that own
+            it, as the command line (`--input-timeout`, default 600 s).
         tensorboard: None, or a folder for Keras's `TensorBoard` callback
             (the loss, contrastive accuracy, `projection_std`, the learning
             rate and, with labels, `knn_accuracy`) and, with labels, the
@@ -196,6 +203,7 @@ def _train(
     resume,
     strategy,
     input_service,
+    input_timeout,
     tensorboard,
     probe,
     seed,
@@ -304,7 +312,7 @@ def _train(
                 callbacks.NaNGuard(),
                 # The checkpoint is removed only once the model is saved (below).
                 callbacks.AtomicBackupAndRestore(backup, delete_checkpoint=False),
-                *_input_service_watch(input_service, say),
+                *_input_service_watch(input_service, say, input_timeout, backup),
                 *_monitors(splits, epochs, probe, tensorboard, writer),
             ],
             verbose=verbose,
@@ -440,19 +448,47 @@ def _monitors(splits, epochs, probe, tensorboard, writer):
     return monitors
 
 
-def _input_service_watch(input_service, say):
-    """A stall warning when the input service feeds the run."""
+def _input_service_watch(input_service, say, input_timeout, backup):
+    """A stall warning when the input service feeds the run; with
+    `input_timeout`, the end of the process after that long."""
     if input_service is None:
         return []
+
+    def stop(waited):
+        import os
+        import sys
+
+        print(
+            f"keras-simclr: error: no training batch for {waited:.0f} s from the "
+            f"input service {input_service}: an input worker was lost and is not "
+            f"back. Stopped; the last finished epoch is kept in {backup}. Start "
+            "input workers (at any address) and run the same command with "
+            "--resume.",
+            file=sys.stderr,
+            flush=True,
+        )
+        sys.stdout.flush()
+        # The main thread waits inside TensorFlow's iterator, which Python
+        # cannot interrupt: the process ends here (the checkpoint is on disk).
+        os._exit(1)
+
     return [
         callbacks.InputStallWarning(
-            after=60,
+            after=min(60, input_timeout or 60),
             cause=(
                 f"The input service {input_service} may have lost an input "
                 "worker: the run goes on once that worker is back at the same "
-                "address (docs/distributed.md, 'Input hosts')."
+                "address"
+                + (
+                    f", or stops after {input_timeout:.0f} s without a batch"
+                    if input_timeout
+                    else ""
+                )
+                + " (docs/distributed.md, 'Input hosts')."
             ),
             say=say,
+            give_up=input_timeout,
+            on_give_up=stop if input_timeout else None,
         )
     ]
 

@@ -6,6 +6,7 @@ import keras
 import numpy as np
 import pytest
 
+from keras_simclr import callbacks
 from keras_simclr.callbacks import AtomicBackupAndRestore, latest_checkpoint
 
 
@@ -130,3 +131,25 @@ def test_a_damaged_checkpoint_is_refused_with_a_clear_message(tmp_path):
         ValueError, match="Cannot restore the checkpoint.*delete the folder"
     ):
         small_model().fit(*DATA, epochs=2, verbose=0, callbacks=[callback])
+
+
+def test_the_input_stall_watch_warns_then_gives_up_once():
+    import time
+
+    said, gave_up = [], []
+    watch = callbacks.InputStallWarning(
+        after=0.1, say=said.append, give_up=1.5, on_give_up=gave_up.append
+    )
+    watch.on_train_begin()
+    time.sleep(0.5)
+    assert len(said) == 1 and "no training batch" in said[0] and not gave_up
+    deadline = time.monotonic() + 10
+    while not gave_up and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    assert len(gave_up) == 1 and gave_up[0] >= 1.5  # once, with the wait
+    watch.on_train_end()
+    with pytest.raises(ValueError, match="on_give_up"):
+        callbacks.InputStallWarning(after=1, give_up=2)
+    with pytest.raises(ValueError, match="at least `after`"):
+        callbacks.InputStallWarning(after=5, give_up=2, on_give_up=print)

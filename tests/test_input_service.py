@@ -183,6 +183,63 @@ def test_a_worker_killed_mid_run_comes_back_and_the_run_goes_on(
     assert int(model.optimizer.iterations) == 3 * 6
 
 
+def test_a_worker_lost_for_good_stops_the_run_and_it_resumes_on_the_others(tmp_path):
+    # TensorFlow's service waits for a lost worker to come back at its
+    # address; `--input-timeout` turns that wait into a resumable stop.
+    port = free_port()
+    dispatcher = start(cli("input-service", "--port", port))
+    wait_for_line(dispatcher, "input service at")
+    worker = [
+        "input-worker",
+        "--dispatcher",
+        f"localhost:{port}",
+        "--host",
+        "localhost",
+    ]
+    workers = [start(cli(*worker)) for _ in range(2)]
+    for process in workers:
+        wait_for_line(process, "input worker on")
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    rng = np.random.default_rng(0)
+    for index in range(24):
+        write(photos / f"{index:02d}.jpg", rng.integers(0, 256, (40, 50, 3), "uint8"))
+    output = tmp_path / "model.keras"
+    command = cli(
+        "pretrain", "--dataset", photos, "--input-service", f"grpc://localhost:{port}",
+        "--image-size", 16, "--width", 0.0625, "--epochs", 3, "--batch-size", 4,
+        "--verbose", 2, "--no-probe", "--output", output, "--input-timeout", 15,
+    )  # fmt: skip
+    try:
+        trainer = start(command)
+        try:
+            lines = wait_for_line(trainer, "Epoch 2/")
+            workers[1].kill()  # for good
+            workers[1].wait()
+            rest = trainer.communicate(timeout=TIMEOUT)[0]
+        finally:
+            trainer.kill()
+        printed = "".join(lines) + rest
+        assert trainer.returncode == 1, printed[-3000:]
+        assert "an input worker was lost and is not back" in printed, printed[-3000:]
+        assert "--resume" in printed and not output.exists()
+        # The same command with --resume, on the worker left: the planned steps.
+        resumed = start([*command, "--resume"])
+        try:
+            rest = resumed.communicate(timeout=TIMEOUT)[0]
+        finally:
+            resumed.kill()
+        assert resumed.returncode == 0, rest[-3000:]
+    finally:
+        for process in [dispatcher, *workers]:
+            process.kill()
+            process.wait()
+    import keras_simclr  # noqa: F401  (registers the classes)
+
+    model = keras.models.load_model(output)
+    assert int(model.optimizer.iterations) == 3 * 6
+
+
 def test_the_commands_exist():
     for command in ("input-service", "input-worker"):
         result = subprocess.run(

@@ -73,6 +73,14 @@ def build_parser():
         metavar="grpc://HOST:PORT",
         help="decode the photos on this tf.data service's input workers",
     )
+    add(
+        "--input-timeout",
+        type=_positive(float),
+        default=600.0,
+        metavar="SECONDS",
+        help="with --input-service: stop (resumable) after this long without a "
+        "batch, e.g. an input worker lost for good (default 600)",
+    )
     add("--tensorboard", metavar="DIR", help="TensorBoard logs of the run")
     add("--mixed-precision", choices=PRECISIONS, default="float32")
     add("--no-probe", action="store_true", help="skip the final probe")

@@ -25,6 +25,7 @@ def pretrain(args):
         resume=args.resume,
         strategy=args.strategy,
         input_service=args.input_service,
+        input_timeout=args.input_timeout if args.input_service else None,
         tensorboard=args.tensorboard,
         mixed_precision=args.mixed_precision,
         probe=not args.no_probe,

@@ -14,8 +14,10 @@ What the service guarantees (`distributed_epoch`, dynamic sharding):
 - each file is handed to one worker once per pass over the files;
 - a worker that dies loses what it had taken and not yet delivered (a few
   files, up to the batches it had buffered): those photos are missing from
-  that pass, none is repeated; the dispatcher drops the worker after
-  `worker_timeout` seconds and the trainer goes on with the others;
+  that pass, none is repeated; the trainer waits until a worker is back at
+  the lost one's address (TensorFlow's service does not hand its task to
+  the others; the command line stops after `--input-timeout` seconds, and
+  `--resume` continues on the workers there are);
 - the trainer's epoch length stays what the file count says (its reader
   repeats): a pass that lost files ends an epoch a few batches into the
   next pass.
