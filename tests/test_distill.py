@@ -2,6 +2,9 @@
 that learns its teacher, saving, and the three stages' numbers (tiny
 settings; fuller ones under `-m slow`)."""
 
+import importlib.util
+import os
+
 import keras
 import numpy as np
 import pytest
@@ -67,6 +70,95 @@ def test_wrong_arguments_are_refused():
         ks.evaluation.distill(student, student, x, temperature=0)
     with pytest.raises(TypeError, match="unlabeled"):
         ks.evaluation.distill(student, student, [1, 2, 3])
+
+
+def simple_classifier(classes=2, size=16, seed=0):
+    """Images -> logits without BatchNorm: one step of it on N replicas
+    equals one step on one device exactly (BatchNorm would see each
+    replica's share)."""
+    keras.utils.set_random_seed(seed)
+    return keras.Sequential(
+        [
+            keras.Input((size, size, 3)),
+            keras.layers.Rescaling(1 / 255),
+            keras.layers.Conv2D(4, 3, activation="relu"),
+            keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dense(classes),
+        ]
+    )
+
+
+DISTILL_BACKENDS = [
+    pytest.param("jax", False, id="jax"),
+    pytest.param("jax", True, id="jax-data-parallel-2-devices"),
+    pytest.param(
+        "torch",
+        False,
+        id="torch",
+        marks=pytest.mark.skipif(
+            importlib.util.find_spec("torch") is None, reason="torch not installed"
+        ),
+    ),
+    pytest.param("tensorflow", True, id="tensorflow-mirrored-2-replicas"),
+]
+
+
+@pytest.fixture(scope="module")
+def distill_step_files(tmp_path_factory):
+    """A teacher, a student, 8 labelled images, and TensorFlow's one step."""
+    import sys
+
+    folder = tmp_path_factory.mktemp("distill")
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "workers"))
+    from distill_step import run_step
+
+    simple_classifier(seed=1).save(folder / "teacher.keras")
+    simple_classifier(seed=2).save(folder / "student.keras")
+    x, y = bright_or_dark(8)
+    np.savez(folder / "images.npz", images=x, labels=y)
+    files = [str(folder / name) for name in ("teacher.keras", "student.keras")]
+    files.append(str(folder / "images.npz"))
+    run_step(*files, str(folder / "tensorflow.npz"))
+    return files, dict(np.load(folder / "tensorflow.npz")), run_step
+
+
+@pytest.mark.parametrize("backend, parallel", DISTILL_BACKENDS)
+def test_one_distillation_step_agrees_with_tensorflow_on_one_device(
+    backend, parallel, distill_step_files, two_replica_strategy, tmp_path
+):
+    # Every backend, and two replicas / devices: the same loss and the same
+    # student after one step (the gradient is scaled for the replicas).
+    import subprocess
+    import sys
+
+    files, expected, run_step = distill_step_files
+    output = str(tmp_path / "step.npz")
+    if backend == "tensorflow":
+        run_step(*files, output, strategy=two_replica_strategy)
+    else:
+        worker = os.path.join(os.path.dirname(__file__), "workers", "distill_step.py")
+        environment = dict(os.environ, KERAS_BACKEND=backend, CUDA_VISIBLE_DEVICES="")
+        if parallel:
+            environment["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
+        result = subprocess.run(
+            [sys.executable, worker, *files, output]
+            + (["data_parallel"] if parallel else []),
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+    step = dict(np.load(output))
+    start = keras.models.load_model(files[1]).weights
+    moved = [
+        not np.allclose(expected[f"weight_{index}"], weight.numpy(), atol=1e-4)
+        for index, weight in enumerate(start)
+    ]
+    assert all(moved)  # the step trained every weight of the student
+    np.testing.assert_allclose(step["loss"], expected["loss"], rtol=1e-5)
+    for name in expected:
+        np.testing.assert_allclose(step[name], expected[name], rtol=1e-4, atol=1e-6)
 
 
 def three_stages(size, width, pretrain_epochs, fine_tune_epochs, distill_epochs, seed):
