@@ -461,9 +461,9 @@ def _input_service_watch(input_service, say, input_timeout, backup):
         print(
             f"keras-simclr: error: no training batch for {waited:.0f} s from the "
             f"input service {input_service}: an input worker was lost and is not "
-            f"back. Stopped; the last finished epoch is kept in {backup}. Start "
-            "input workers (at any address) and run the same command with "
-            "--resume.",
+            f"back. Stopped; the last finished epoch is kept in {backup}. Run the "
+            "same command with --resume: it goes on with the input workers there "
+            "are (start more at any address).",
             file=sys.stderr,
             flush=True,
         )

@@ -200,6 +200,43 @@ def test_resume_probe_fine_tune_export_and_bf16_on_jax(tmp_path):
     assert np.isfinite(results["bf16_loss"])
 
 
+@pytest.mark.parametrize(
+    "backend",
+    [
+        "jax",
+        pytest.param(
+            "torch",
+            marks=pytest.mark.skipif(
+                importlib.util.find_spec("torch") is None, reason="torch not installed"
+            ),
+        ),
+    ],
+)
+def test_a_seed_gives_the_same_resnet_on_every_backend(backend, tmp_path):
+    # The ResNet's kernels are drawn by TensorFlow on every backend
+    # (models.initializers.HeNormal): JAX compiled one program per kernel
+    # shape, 8 of the 9 s a ResNet-18 took to build.
+    import keras_simclr as ks
+
+    code = (
+        "import keras, numpy as np, keras_simclr as ks\n"
+        "keras.utils.set_random_seed(0)\n"
+        "model = ks.recipes.simclr_model(18, 0.0625, image_size=16)\n"
+        "np.savez('w.npz', *[keras.ops.convert_to_numpy(w) for w in "
+        "model.encoder.weights])\n"
+    )
+    run_on(backend, code, tmp_path)
+    keras.utils.set_random_seed(0)
+    model = ks.recipes.simclr_model(18, 0.0625, image_size=16)
+    with np.load(tmp_path / "w.npz") as saved:
+        other = [saved[f"arr_{index}"] for index in range(len(saved.files))]
+    assert len(other) == len(model.encoder.weights) > 20
+    for weight, values in zip(model.encoder.weights, other):
+        np.testing.assert_allclose(
+            values, weight.numpy(), atol=1e-7, err_msg=weight.path
+        )
+
+
 EXPORTS_BEFORE = [
     # (backend, the formats Keras could not write from it: #34 rows 9, 10)
     pytest.param("jax", ("onnx", "litert"), id="jax"),

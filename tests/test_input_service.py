@@ -8,6 +8,7 @@ restarted at its address."""
 import os
 import subprocess
 import sys
+import time
 
 import keras
 import numpy as np
@@ -216,6 +217,7 @@ def test_a_worker_lost_for_good_stops_the_run_and_it_resumes_on_the_others(tmp_p
             lines = wait_for_line(trainer, "Epoch 2/")
             workers[1].kill()  # for good
             workers[1].wait()
+            killed = time.monotonic()
             rest = trainer.communicate(timeout=TIMEOUT)[0]
         finally:
             trainer.kill()
@@ -223,13 +225,16 @@ def test_a_worker_lost_for_good_stops_the_run_and_it_resumes_on_the_others(tmp_p
         assert trainer.returncode == 1, printed[-3000:]
         assert "an input worker was lost and is not back" in printed, printed[-3000:]
         assert "--resume" in printed and not output.exists()
-        # The same command with --resume, on the worker left: the planned steps.
+        # Once the service has dropped the lost worker (its worker timeout,
+        # 10 s: a job started before would wait for it too), the same
+        # command with --resume, on the worker left: the planned steps.
+        time.sleep(max(0.0, killed + 12 - time.monotonic()))
         resumed = start([*command, "--resume"])
         try:
             rest = resumed.communicate(timeout=TIMEOUT)[0]
         finally:
             resumed.kill()
-        assert resumed.returncode == 0, rest[-3000:]
+        assert resumed.returncode == 0, rest[-6000:]
     finally:
         for process in [dispatcher, *workers]:
             process.kill()

@@ -61,6 +61,9 @@ INTERFACE = (
     # Does this backend write SavedModel, ONNX and LiteRT files itself? Else
     # a TensorFlow process converts the saved encoder (`ks.export`).
     "WRITES_SERVING_FILES",
+    # Are initial weights drawn by TensorFlow (`models.initializers`)?
+    # jax.random compiles one program per kernel shape.
+    "DRAWS_WEIGHTS_IN_TENSORFLOW",
     "crop_and_resize",  # a native crop-and-resize kernel, or None
     "at_least_two_rows",
     "encode_function",

@@ -15,6 +15,7 @@ from keras_simclr.backend.keras_distribution import data_parallel
 
 NAME = "jax"
 WRITES_SERVING_FILES = False
+DRAWS_WEIGHTS_IN_TENSORFLOW = True
 
 # extractor -> a jitted stateless call, compiled once per input shape.
 _FUNCTIONS = weakref.WeakKeyDictionary()

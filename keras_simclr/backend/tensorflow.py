@@ -17,6 +17,7 @@ REPLICAS_SPLIT_BATCH_NORM = True
 CROP_COMPILES = False
 FUSED_BATCH_NORM = True
 WRITES_SERVING_FILES = True
+DRAWS_WEIGHTS_IN_TENSORFLOW = False
 
 
 def crop_and_resize(images, boxes, size):

@@ -12,6 +12,7 @@ from keras_simclr.backend.keras_distribution import data_parallel
 
 NAME = "torch"
 WRITES_SERVING_FILES = False
+DRAWS_WEIGHTS_IN_TENSORFLOW = True
 
 
 def encode_function(extractor, spec):

@@ -5,6 +5,7 @@ import numbers
 import keras
 
 from keras_simclr.layers.fused_batch_norm import FusedBatchNormalization
+from keras_simclr.models.initializers import HeNormal
 
 BLOCKS_PER_STAGE = {
     18: (2, 2, 2, 2),
@@ -42,7 +43,7 @@ def conv(x, filters, kernel_size, strides, name):
         strides=strides,
         padding="same",
         use_bias=False,
-        kernel_initializer="he_normal",
+        kernel_initializer=HeNormal(),
         name=f"{name}_conv",
     )(x)
 
