@@ -81,3 +81,10 @@ def test_after_last_batch_benchmark_dry_run_on_a_photo_reader(tmp_path):
     printed = run_script("after_last_batch.py", *tiny, "--batch-size", "4")
     rows = printed.strip().splitlines()[-2:]
     assert [row.split("|")[1].strip() for row in rows] == ["loop_photos", "fit_photos"]
+
+
+def test_model_build_benchmark_dry_run():
+    printed = run_script("model_build.py", "--backends", "tensorflow", "--runs", "1")
+    row = printed.strip().splitlines()[-1].split("|")
+    assert row[0].strip() == "tensorflow"
+    assert float(row[1]) > 0 and float(row[2]) > 0
