@@ -106,11 +106,10 @@ def wait_for_line(process, text):
     raise AssertionError("".join(lines)[-3000:])
 
 
-@pytest.fixture(scope="module")
-def service_processes(tmp_path_factory):
-    """`input-service` and two `input-worker` processes; worker 1 at a
-    fixed port, so that it can come back at the same address."""
-    port, worker_port = free_port(), free_port()
+def start_service(worker_port=None):
+    """`input-service` and two `input-worker` processes (the second at
+    `worker_port` when given): `(port, dispatcher, workers)`."""
+    port = free_port()
     dispatcher = start(cli("input-service", "--port", port))
     wait_for_line(dispatcher, "input service at")
     worker = [
@@ -120,9 +119,19 @@ def service_processes(tmp_path_factory):
         "--host",
         "localhost",
     ]
-    workers = [start(cli(*worker)), start(cli(*worker, "--port", worker_port))]
+    fixed = [] if worker_port is None else ["--port", worker_port]
+    workers = [start(cli(*worker)), start(cli(*worker, *fixed))]
     for process in workers:
         wait_for_line(process, "input worker on")
+    return port, dispatcher, workers
+
+
+@pytest.fixture(scope="module")
+def service_processes(tmp_path_factory):
+    """`input-service` and two `input-worker` processes; worker 1 at a
+    fixed port, so that it can come back at the same address."""
+    worker_port = free_port()
+    port, dispatcher, workers = start_service(worker_port)
     state = {"port": port, "workers": workers, "worker_port": worker_port}
     yield state
     for process in [dispatcher, *state["workers"]]:
@@ -187,19 +196,7 @@ def test_a_worker_killed_mid_run_comes_back_and_the_run_goes_on(
 def test_a_worker_lost_for_good_stops_the_run_and_it_resumes_on_the_others(tmp_path):
     # TensorFlow's service waits for a lost worker to come back at its
     # address; `--input-timeout` turns that wait into a resumable stop.
-    port = free_port()
-    dispatcher = start(cli("input-service", "--port", port))
-    wait_for_line(dispatcher, "input service at")
-    worker = [
-        "input-worker",
-        "--dispatcher",
-        f"localhost:{port}",
-        "--host",
-        "localhost",
-    ]
-    workers = [start(cli(*worker)) for _ in range(2)]
-    for process in workers:
-        wait_for_line(process, "input worker on")
+    port, dispatcher, workers = start_service()
     photos = tmp_path / "photos"
     photos.mkdir()
     rng = np.random.default_rng(0)
