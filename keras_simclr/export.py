@@ -39,9 +39,8 @@ SUFFIXES = {
     "keras": ".keras",
 }
 # The package each format needs beyond the default install.
-REQUIRES = {"saved_model": "tensorflow", "onnx": "tf2onnx", "litert": "ai_edge_litert"}
+REQUIRES = {"onnx": "tf2onnx", "litert": "ai_edge_litert"}
 EXTRAS = {
-    "saved_model": "pip install tensorflow",
     "onnx": "pip install 'keras-simclr[export]'  (tf2onnx, onnx, onnxruntime)",
     "litert": "pip install 'keras-simclr[export]'  (ai-edge-litert)",
     "keras_hub": "pip install 'keras-simclr[keras-hub]'",
@@ -104,7 +103,8 @@ def export_encoder(model, path, format="saved_model", projections=False):
     if format == "keras":
         encoder.save(path)
         return path
-    _require(REQUIRES[format], format)
+    if format in REQUIRES:
+        _require(REQUIRES[format], format)
     write_serving_file(encoder, path, format)
     return path
 

@@ -440,11 +440,8 @@ def _monitors(splits, epochs, probe, tensorboard, writer):
         )
     if tensorboard and writer:
         monitors.append(keras.callbacks.TensorBoard(tensorboard))
-    if tensorboard:
-        if splits.validation is not None:  # h of held-out images, labelled
-            monitors.append(
-                callbacks.EmbeddingProjector(splits.validation, tensorboard)
-            )
+    if tensorboard and splits.validation is not None:  # h of held-out images
+        monitors.append(callbacks.EmbeddingProjector(splits.validation, tensorboard))
     return monitors
 
 

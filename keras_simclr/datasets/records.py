@@ -346,10 +346,10 @@ def record_images(keys, image_size, batch_size=64, mode="evaluate", **options):
     options = encoded_images.ReaderOptions.of_reader(
         image_size, batch_size, mode, options, shuffle_buffer=None
     )
+    located = [(match[1], int(match[2])) for match in map(RECORD_KEY.match, keys)]
     wanted = {}
-    for key in keys:
-        shard, index = RECORD_KEY.match(key).groups()
-        wanted.setdefault(shard, set()).add(int(index))
+    for shard, index in located:
+        wanted.setdefault(shard, set()).add(index)
     payloads = {}
     for shard, indices in wanted.items():
         if not os.path.isfile(shard):
@@ -359,18 +359,13 @@ def record_images(keys, image_size, batch_size=64, mode="evaluate", **options):
             if index in indices:
                 feature = tf.train.Example.FromString(record.numpy()).features.feature
                 payloads[(shard, index)] = feature["image/encoded"].bytes_list.value[0]
-    located = [RECORD_KEY.match(key).groups() for key in keys]
-    missing = [
-        key
-        for key, (shard, index) in zip(keys, located)
-        if (shard, int(index)) not in payloads
-    ]
+    missing = [key for key, place in zip(keys, located) if place not in payloads]
     if missing:
         raise ValueError(f"no such record(s): {', '.join(missing[:5])}")
     items = tf.data.Dataset.from_tensor_slices(
         (
             list(keys),
-            [payloads[(shard, int(index))] for shard, index in located],
+            [payloads[place] for place in located],
             tf.fill([len(keys)], tf.constant(-1, tf.int64)),
         )
     )

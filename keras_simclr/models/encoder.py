@@ -151,9 +151,6 @@ class ServingEncoder(keras.Model):
         TypeError: the encoder takes uint8 images, pixels 0-255; got float32. ...
     """
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-
     def __call__(self, *args, **kwargs):
         # Before Keras's own call, which converts to the input dtype.
         inputs = args[0] if args else kwargs.get("inputs")
