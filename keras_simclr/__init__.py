@@ -39,17 +39,26 @@ _MODULES = (
     "recipes",
     "report",
     "saving",
+    "settings",
     "visualize",
     "workflow",
 )
 _NAMES = {
+    "PretrainingSettings": "settings",
     "SimCLRModel": "simclr_model",
     "fine_tune": "evaluation",
     "knn_accuracy": "evaluation",
     "linear_probe": "evaluation",
 }
 
-__all__ = ["SimCLRModel", "fine_tune", "knn_accuracy", "linear_probe", *_MODULES]
+__all__ = [
+    "PretrainingSettings",
+    "SimCLRModel",
+    "fine_tune",
+    "knn_accuracy",
+    "linear_probe",
+    *_MODULES,
+]
 
 
 def load_all():

@@ -9,6 +9,7 @@ from keras import ops
 from keras_simclr import backend
 from keras_simclr.datasets.pretraining import evaluation_data, prepare_fit
 from keras_simclr.distribute import num_replicas
+from keras_simclr.fit_loop import check_batch_splits, loop_corrections
 from keras_simclr.layers import ProjectionHead, SimCLRAugmentation
 from keras_simclr.losses import NTXent, check_temperature
 from keras_simclr.losses.nt_xent import (
@@ -181,17 +182,11 @@ class SimCLRModel(keras.Model):
             else self.augmentation.check_values
         )
         data = prepare_fit(x, y, batch_size, kwargs, check_values=check)
-        _check_batch_splits(data.dataset)
+        check_batch_splits(data.dataset)
+        added = [CollapseWarning(), *loop_corrections(self, data)]
+        kwargs["callbacks"] = [*(kwargs.get("callbacks") or []), *added]
         # The data shuffles itself: `shuffle=False` keeps Keras from warning
         # that it cannot shuffle a dataset.
-        added = [CollapseWarning()]
-        if (
-            data.steps_per_epoch is None
-            and getattr(self, "steps_per_execution", 1) == 1
-        ):
-            # An epoch ends when the data does (one batch callback per step).
-            added.append(_IterationsFollowSteps())
-        kwargs["callbacks"] = [*(kwargs.get("callbacks") or []), *added]
         history = super().fit(data.dataset, epochs=epochs, shuffle=False, **kwargs)
         data.report_skipped_files()
         data.check_trained(history, epochs, kwargs.get("callbacks"))
@@ -400,44 +395,3 @@ class SimCLRModel(keras.Model):
                     config[key], custom_objects=custom_objects
                 )
         return cls(**config)
-
-
-def _check_batch_splits(dataset):
-    """Refuses batches the step cannot split evenly over its devices (JAX's
-    `DataParallel`), with the message tf.distribute's step gives."""
-    # Each process feeds its share of the batch to its own devices.
-    devices = backend.current().devices_in_step()
-    devices //= backend.current().process_share()[0]
-    if devices <= 1:
-        return
-    inputs = dataset.element_spec
-    inputs = inputs[0] if isinstance(inputs, tuple) else inputs
-    batch = next(iter(inputs.values())).shape[0] if isinstance(inputs, dict) else None
-    if batch is not None and batch % devices:
-        raise ValueError(
-            f"The batch of {batch} images must be divisible by the number of "
-            f"replicas ({devices} devices): choose a batch size that is a "
-            "multiple of it."
-        )
-
-
-class _IterationsFollowSteps(keras.callbacks.Callback):
-    """Keeps `optimizer.iterations` equal to the steps trained.
-
-    On TensorFlow (Keras 3.15), an epoch of a dataset of unknown length ends
-    with a step whose `get_next` finds the data exhausted, and the
-    optimizer's step counter is incremented once more by that aborted step
-    (plain Keras models too): the learning-rate schedule runs one step
-    ahead per epoch. At each epoch's end the counter is set back to the
-    steps actually trained (a no-op where it is right already).
-    """
-
-    def on_train_begin(self, logs=None):
-        self.steps = int(self.model.optimizer.iterations)
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.steps += 1
-
-    def on_epoch_end(self, epoch, logs=None):
-        if int(self.model.optimizer.iterations) != self.steps:
-            self.model.optimizer.iterations.assign(self.steps)

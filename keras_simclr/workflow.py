@@ -32,8 +32,10 @@ from keras_simclr import (
     report,
     saving,
 )
+from keras_simclr.batching import plan_batch
 from keras_simclr.choices import PRECISIONS
 from keras_simclr.evaluation import evaluate_representation
+from keras_simclr.settings import PretrainingSettings
 
 
 @dataclasses.dataclass
@@ -59,34 +61,7 @@ class PretrainingRun:
     writer: bool = True
 
 
-def pretrain(
-    dataset="digits",
-    *,
-    output="simclr.keras",
-    image_size=None,
-    depth=18,
-    width=0.25,
-    epochs=12,
-    batch_size=128,
-    temperature=None,
-    learning_rate=None,
-    lr_scaling="sqrt",
-    warmup_epochs=None,
-    weight_decay=1e-6,
-    crop_area=(0.08, 1.0),
-    jitter_strength=None,
-    blur_rate=None,
-    resume=False,
-    strategy="default",
-    input_service=None,
-    input_timeout=None,
-    tensorboard=None,
-    mixed_precision="float32",
-    probe=True,
-    seed=0,
-    verbose=1,
-    log=print,
-):
+def pretrain(settings="digits", /, *, log=print, **changes):
     """Pretrains, saves and probes a SimCLR encoder: `keras-simclr pretrain`.
 
     Reference: Chen et al., 2020, Appendix B (the recipe, through
@@ -102,201 +77,174 @@ def pretrain(
     checkpoints and says what it does, and every process restores from the
     same `OUTPUT.backup/` (a folder all of them see).
 
+    The run is five stages: `plan` (data, batch, steps), `build` (the recipe
+    under the strategy), `resume` (checkpoint and settings check), `fit`
+    (NaN guard, checkpoints, input watch, monitors) and `finish` (save,
+    report, probe).
+
     Args:
-        dataset: "digits" (embedded, no network), "cifar10", "cifar100",
-            "stl10", an image folder, TFRecords or an `.npz` of `x`, `y`
-            (see `datasets.load`). Defaults to "digits".
-        output: the `.keras` file to write. Defaults to "simclr.keras".
-        image_size: view side; None for the dataset's.
-        depth: ResNet depth (18, 34, 50, 101, 152). Defaults to 18.
-        width: ResNet width multiplier. Defaults to 0.25.
-        epochs: int. Defaults to 12.
-        batch_size: global batch, in images (divisible by the replicas).
-            Defaults to 128.
-        temperature: NT-Xent temperature; None for the paper's (0.5 below
-            64 px, else 0.1).
-        learning_rate: base rate before batch scaling; None for the paper's.
-        lr_scaling: "sqrt" (0.075 x sqrt(B)) or "linear" (0.3 x B / 256).
-        warmup_epochs: None for 10% of `epochs`.
-        weight_decay: LARS weight decay. Defaults to 1e-6.
-        crop_area: (low, high) crop area. Defaults to (0.08, 1.0).
-        jitter_strength: None for the paper's (0.5 below 64 px, else 1.0).
-        blur_rate: None for the paper's (0 below 64 px, else 0.5).
-        resume: continue from `OUTPUT.backup/`.
-        strategy: "default", "mirrored", "multi-worker" or "tpu" (see
-            `distribute.make_strategy`).
-        input_service: None, or a tf.data service dispatcher
-            (`grpc://HOST:PORT`, `keras-simclr input-service`) whose input
-            workers decode the pretraining views of a photo folder or
-            TFRecords (`datasets.input_service`).
-        input_timeout: None (wait), or seconds without a batch from the
-            input service after which the process ends with a message
-            naming the checkpoint and `--resume` (a lost input worker that
-            never comes back would otherwise hold the run: TensorFlow's
-            service waits for it). Ends the process: for scripts that own
-            it, as the command line (`--input-timeout`, default 600 s).
-        tensorboard: None, or a folder for Keras's `TensorBoard` callback
-            (the loss, contrastive accuracy, `projection_std`, the learning
-            rate and, with labels, `knn_accuracy`) and, with labels, the
-            features of up to 500 held-out images for its embedding
-            projector (`callbacks.EmbeddingProjector`); written by the
-            writing process. Needs `pip install 'keras-simclr[tensorboard]'`.
-        mixed_precision: one of `PRECISIONS` (sets Keras's global policy).
-        probe: linear probe and kNN at the end when the data has labels.
-        seed: int >= 0 (Keras's global seed, shuffling, crops).
-        verbose: `fit`'s progress: 0, 1 or 2.
+        settings: a `PretrainingSettings`, or the dataset (a name, folder,
+            TFRecords or `.npz`; see `datasets.load`) with the other
+            settings as keyword arguments. Defaults to "digits".
         log: called with each message of the run (its set-up, resume,
             save); None for none. Defaults to `print`.
+        **changes: `PretrainingSettings` fields (`output`, `epochs`,
+            `batch_size`, ...: each field's help says what it does), applied
+            over `settings`.
 
     Returns:
         A `PretrainingRun`.
     """
-    settings = dict(locals())
+    if not isinstance(settings, PretrainingSettings):
+        settings = PretrainingSettings(dataset=settings)
+    settings = settings.replace(**changes)
     # Before any work: an output that cannot be written fails now, not after
     # training; a second run on the same output is refused.
-    saving.check_output_path(output)
-    if seed < 0:
-        raise ValueError(f"`seed` (--seed) must be >= 0. Received: {seed}")
-    if mixed_precision not in PRECISIONS:
-        raise ValueError(
-            f"`mixed_precision` must be one of {PRECISIONS}. Received: "
-            f"{mixed_precision!r}"
-        )
-    if tensorboard and importlib.util.find_spec("tensorboard") is None:
+    saving.check_output_path(settings.output)
+    if settings.tensorboard and importlib.util.find_spec("tensorboard") is None:
         raise ValueError(
             "`tensorboard` (--tensorboard) needs the tensorboard package, which "
             "TensorFlow no longer installs: pip install 'keras-simclr[tensorboard]'"
         )
     # First: a multi-process JAX run must be joined before any computation.
-    strategy = distribute.make_strategy(strategy)
-    keras.utils.set_random_seed(seed)
-    if mixed_precision != "float32":
-        keras.mixed_precision.set_global_policy(mixed_precision)
+    strategy = distribute.make_strategy(settings.strategy)
+    keras.utils.set_random_seed(settings.seed)
+    if settings.mixed_precision != "float32":
+        keras.mixed_precision.set_global_policy(settings.mixed_precision)
     # One process of a run writes its outputs (and says what it does).
     writer = backend.current().is_writer(strategy)
-    settings.update(
-        strategy=strategy,
-        writer=writer,
-        log=(log or _silent) if writer else _silent,
-    )
-    del settings["mixed_precision"]
-    with saving.output_lock(output) if writer else contextlib.nullcontext():
-        return _train(**settings)
+    say = (log or _silent) if writer else _silent
+    lock = saving.output_lock(settings.output) if writer else contextlib.nullcontext()
+    with lock:
+        plan = plan_run(settings, strategy)
+        model = build(plan, settings.seed)
+        resume(plan, model, say, writer)
+        history = fit(plan, model, say, writer)
+        return finish(plan, model, history, say, writer)
 
 
-def _train(
-    dataset,
-    output,
-    image_size,
-    depth,
-    width,
-    epochs,
-    batch_size,
-    temperature,
-    learning_rate,
-    lr_scaling,
-    warmup_epochs,
-    weight_decay,
-    crop_area,
-    jitter_strength,
-    blur_rate,
-    resume,
-    strategy,
-    input_service,
-    input_timeout,
-    tensorboard,
-    probe,
-    seed,
-    verbose,
-    log,
-    writer,
-):
-    say = log
+@dataclasses.dataclass
+class RunPlan:
+    """What `plan_run` decided: the settings, the strategy, the data and
+    its steps."""
+
+    settings: PretrainingSettings
+    strategy: typing.Any
+    splits: typing.Any
+    data: typing.Any
+    steps_per_epoch: int
+    image_size: int
+
+    @property
+    def backup(self):
+        return f"{self.settings.output}.backup"
+
+
+def plan_run(settings, strategy):
+    """Stage 1: the batch over processes and replicas, the data and the
+    steps per epoch."""
     replicas = strategy.num_replicas_in_sync
-    if batch_size < 2 or batch_size % replicas:
-        raise ValueError(
-            f"`batch_size` (--batch-size) {batch_size} must be >= 2 (NT-Xent needs negatives) "
-            f"and divisible by the {replicas} replicas."
-        )
     processes, _ = backend.current().process_share()
-    if batch_size % processes:
-        raise ValueError(
-            f"`batch_size` (--batch-size) {batch_size} must be divisible by the "
-            f"{processes} processes."
-        )
+    per_process = plan_batch(settings.batch_size, processes, replicas)
     # Readers batch per process: each reads its share of the files.
     splits = datasets.load(
-        dataset, image_size, batch_size // processes, seed, crop_area, input_service
+        settings.dataset,
+        settings.image_size,
+        per_process,
+        settings.seed,
+        settings.crop_area,
+        settings.input_service,
     )
-    if probe and splits.train is not None and splits.num_classes < 2:
+    if settings.probe and splits.train is not None and splits.num_classes < 2:
         raise ValueError(
-            f"the end-of-run probe needs at least 2 classes; {dataset} has "
+            f"the end-of-run probe needs at least 2 classes; {settings.dataset} has "
             f"{splits.num_classes}. Add class sub-folders, or pass --no-probe."
         )
-    image_size = image_size or splits.image_size
-    data, steps_per_epoch = datasets.pretraining_batches(splits, batch_size, seed)
-    overrides = {"crop_area": crop_area, "jitter_strength": jitter_strength}
-    overrides = {key: value for key, value in overrides.items() if value is not None}
-    if blur_rate is not None:
-        overrides["blur_rate"] = blur_rate
+    data, steps = datasets.pretraining_batches(
+        splits, settings.batch_size, settings.seed
+    )
+    image_size = settings.image_size or splits.image_size
+    return RunPlan(settings, strategy, splits, data, steps, image_size)
 
-    def build(seed):
-        return recipes.simclr_model(
-            depth,
-            width,
-            image_size,
-            temperature=temperature,
+
+def build(plan, seed):
+    """Stage 2: the paper's model (`recipes.simclr_model`) and its optimizer,
+    under the strategy; compiled."""
+    s = plan.settings
+    overrides = {
+        key: value
+        for key, value in dict(
+            crop_area=s.crop_area,
+            jitter_strength=s.jitter_strength,
+            blur_rate=s.blur_rate,
+        ).items()
+        if value is not None
+    }
+    replicas = plan.strategy.num_replicas_in_sync
+    with plan.strategy.scope():
+        model = recipes.simclr_model(
+            s.depth,
+            s.width,
+            plan.image_size,
+            temperature=s.temperature,
             # A tf.distribute replica normalises its share only: synchronise.
             synchronized_batch_norm=replicas > 1
             and backend.current().REPLICAS_SPLIT_BATCH_NORM,
             seed=seed,
             **overrides,
         )
-
-    with strategy.scope():
-        model = build(seed)
+        steps = plan.steps_per_epoch
+        warmup = s.warmup_epochs
         model.compile(
             optimizer=recipes.pretraining_optimizer(
-                batch_size,
-                steps_per_epoch * epochs,
-                None if warmup_epochs is None else int(warmup_epochs * steps_per_epoch),
-                learning_rate,
-                lr_scaling,
-                weight_decay,
+                s.batch_size,
+                steps * s.epochs,
+                None if warmup is None else int(warmup * steps),
+                s.learning_rate,
+                s.lr_scaling,
+                s.weight_decay,
             )
         )
-    backup = f"{output}.backup"
+    return model
+
+
+def resume(plan, model, say, writer):
+    """Stage 3: refuses a checkpoint without `resume` or under other
+    settings; records this run's settings beside its checkpoints."""
+    s, backup = plan.settings, plan.backup
     found = callbacks.latest_checkpoint(backup)
-    if found and not resume:
+    if found and not s.resume:
         raise ValueError(
             f"{backup}/ holds the checkpoint of an interrupted run (after epoch "
             f"{found[0]}); pass --resume to continue it, or delete the folder."
         )
-    recorded = _run_settings(
-        dataset=dataset, image_size=image_size, depth=depth, width=width,
-        epochs=epochs, batch_size=batch_size, temperature=model.temperature,
-        learning_rate=learning_rate, lr_scaling=lr_scaling,
-        warmup_epochs=warmup_epochs, weight_decay=weight_decay,
-        crop_area=crop_area, jitter_strength=jitter_strength, blur_rate=blur_rate,
-    )  # fmt: skip
+    recorded = s.resumed(image_size=plan.image_size, temperature=model.temperature)
     if found:
         _check_same_settings(backup, recorded)
     if writer:
         _record_settings(backup, recorded)
-    if resume:
+    if s.resume:
         say(
             f"keras-simclr: resuming after epoch {found[0]} from {found[1]}"
             if found
             else f"keras-simclr: --resume: no checkpoint in {backup}/, starting afresh"
         )
+    return found
+
+
+def fit(plan, model, say, writer):
+    """Stage 4: `fit` with a NaN guard, an atomic checkpoint per epoch, the
+    input service's watch and the monitors."""
+    s = plan.settings
     params = sum(int(np.prod(w.shape)) for w in model.encoder.trainable_weights)
     say(
-        f"keras-simclr: pretraining ResNet-{depth} x{width} "
-        f"({params / 1e6:.2f} M parameters) on {dataset} at {image_size}px, "
-        f"{epochs} epochs x {steps_per_epoch} steps, batch {batch_size}, "
-        f"{replicas} replica(s), temperature {model.temperature}, "
-        f"{backend.name()} backend"
+        f"keras-simclr: pretraining ResNet-{s.depth} x{s.width} "
+        f"({params / 1e6:.2f} M parameters) on {s.dataset} at {plan.image_size}px, "
+        f"{s.epochs} epochs x {plan.steps_per_epoch} steps, batch {s.batch_size}, "
+        f"{plan.strategy.num_replicas_in_sync} replica(s), temperature "
+        f"{model.temperature}, {backend.name()} backend"
     )
+    timeout = s.input_timeout if s.input_service else None
     start = time.time()
     with warnings.catch_warnings():
         # A photo reader's size is unknown until its first pass ends (files
@@ -305,25 +253,34 @@ def _train(
         warnings.filterwarnings("ignore", message="Your input ran out of data")
         history = _fit_or_say_lost(
             model,
-            backup,
-            data,
-            epochs=epochs,
+            plan.backup,
+            plan.data,
+            epochs=s.epochs,
             callbacks=[
                 callbacks.NaNGuard(),
-                # The checkpoint is removed only once the model is saved (below).
-                callbacks.AtomicBackupAndRestore(backup, delete_checkpoint=False),
-                *_input_service_watch(input_service, say, input_timeout, backup),
-                *_monitors(splits, epochs, probe, tensorboard, writer),
+                # The checkpoint is removed only once the model is saved.
+                callbacks.AtomicBackupAndRestore(plan.backup, delete_checkpoint=False),
+                *_input_service_watch(s.input_service, say, timeout, plan.backup),
+                *_monitors(plan.splits, s.epochs, s.probe, s.tensorboard, writer),
             ],
-            verbose=verbose,
+            verbose=s.verbose,
         )
+    say(f"keras-simclr: trained in {time.time() - start:.0f} s")
+    return history
+
+
+def finish(plan, model, history, say, writer):
+    """Stage 5: save (the writer; the others to scratch, for the collective
+    that reads the weights), the report, and the probe beside the same
+    encoder at random initialisation."""
+    s, splits, output = plan.settings, plan.splits, plan.settings.output
     if writer:
         saving.save_model(model, output)
-        shutil.rmtree(backup, ignore_errors=True)
-    else:  # every process saves (a collective reads the weights)
+        shutil.rmtree(plan.backup, ignore_errors=True)
+    else:
         with saving.scratch_path("model.keras") as path:
             model.save(path)
-    say(f"keras-simclr: trained in {time.time() - start:.0f} s; saved {output}")
+    say(f"keras-simclr: saved {output}")
     # Every process draws the report (its features are computed as the
     # probe's are, by every process of a run); the writer keeps it.
     page = report_path(output)
@@ -334,12 +291,14 @@ def _train(
         )
     say(f"keras-simclr: wrote the run's report to {page}")
     scores = []
-    if probe and splits.train is None:
+    if s.probe and splits.train is None:
         say("keras-simclr: no labels (no class sub-folders): probe skipped")
-    elif probe:
+    elif s.probe:
         scores.append(("SimCLR pretrained", probe_scores(model, splits)))
-        scores.append(("random initialisation", probe_scores(build(seed + 1), splits)))
-    return PretrainingRun(model, history, splits, steps_per_epoch, scores, writer)
+        scores.append(
+            ("random initialisation", probe_scores(build(plan, s.seed + 1), splits))
+        )
+    return PretrainingRun(model, history, splits, plan.steps_per_epoch, scores, writer)
 
 
 def probe_scores(model, splits):
@@ -357,14 +316,6 @@ SETTINGS_FILE = "run-settings.json"
 def report_path(output):
     """`m.keras` -> `m.report.html`: the run's report, beside the model."""
     return str(output).removesuffix(".keras") + ".report.html"
-
-
-def _run_settings(**settings):
-    """The run's settings as JSON values (tuples as lists)."""
-    return {
-        name: list(value) if isinstance(value, tuple) else value
-        for name, value in settings.items()
-    }
 
 
 def _record_settings(backup, settings):
@@ -494,4 +445,16 @@ def _silent(*_):
     pass
 
 
-__all__ = ["PRECISIONS", "PretrainingRun", "pretrain", "probe_scores"]
+__all__ = [
+    "PRECISIONS",
+    "PretrainingRun",
+    "PretrainingSettings",
+    "RunPlan",
+    "build",
+    "finish",
+    "fit",
+    "plan_run",
+    "pretrain",
+    "probe_scores",
+    "resume",
+]

@@ -14,10 +14,13 @@ Keras's own test harness.
 
 import os
 import re
+import socket
+import sys
 import tempfile
 
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
 import keras_simclr as ks
@@ -196,3 +199,72 @@ def python_blocks():
     """The README's ```python blocks, in order."""
     with open(README) as readme:
         return re.findall(r"```python\n(.*?)```", readme.read(), flags=re.DOTALL)
+
+
+# Shared by several test modules (no test module imports another).
+
+
+def bright_or_dark(count=64, seed=0):
+    """An easy labelled task: class 1 images are bright, class 0 dark."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 2, count)
+    base = np.where(labels[:, None, None, None] == 1, 200, 40)
+    noise = rng.integers(-30, 30, (count, 16, 16, 3))
+    return np.clip(base + noise, 0, 255).astype("uint8"), labels
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("localhost", 0))
+        return probe.getsockname()[1]
+
+
+def jax_environment(backend="jax", **extra):
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("KERAS_DISTRIBUTION_", "XLA_FLAGS", "TF_CONFIG"))
+    }
+    environment.update(KERAS_BACKEND=backend, CUDA_VISIBLE_DEVICES="", **extra)
+    return environment
+
+
+def cli(*arguments):
+    return [sys.executable, "-m", "keras_simclr.cli", *map(str, arguments)]
+
+
+def run_saved_model(path, batch):
+    import tensorflow as tf
+
+    loaded = tf.saved_model.load(path)  # kept: the endpoint needs it alive
+    return loaded.serve(batch).numpy()
+
+
+def run_onnx(path, batch):
+    onnxruntime = pytest.importorskip("onnxruntime")
+    session = onnxruntime.InferenceSession(path)
+    return session.run(None, {session.get_inputs()[0].name: batch})[0]
+
+
+def run_litert(path, batch):
+    interpreter_module = pytest.importorskip("ai_edge_litert.interpreter")
+    interpreter = interpreter_module.Interpreter(model_path=path)
+    entry = interpreter.get_input_details()[0]
+    interpreter.resize_tensor_input(entry["index"], batch.shape)
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(entry["index"], batch)
+    interpreter.invoke()
+    return interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+
+
+def run_keras(path, batch):
+    return keras.models.load_model(path).predict(batch, verbose=0)
+
+
+# format: (output name, runtime)
+RUNTIMES = {
+    "saved_model": ("served", run_saved_model),
+    "onnx": ("encoder.onnx", run_onnx),
+    "litert": ("encoder.tflite", run_litert),
+    "keras": ("encoder.keras", run_keras),
+}

@@ -13,6 +13,7 @@ PACKAGE = os.path.join(os.path.dirname(os.path.dirname(__file__)), "keras_simclr
 LEVELS = [
     {
         "backend",
+        "batching",
         "choices",
         "datasets",
         "distribute",
@@ -21,8 +22,9 @@ LEVELS = [
         "metrics",
         "optimizers",
         "saving",
+        "settings",
     },
-    {"models"},
+    {"models", "fit_loop"},
     {"simclr_model"},
     {"evaluation", "export", "hub", "recipes"},
     {"callbacks"},  # KNNMonitor runs the evaluation

@@ -260,7 +260,7 @@ def test_a_model_trained_on_jax_or_pytorch_exports_to_every_format(
     # keras-simclr has TensorFlow write the files from the saved encoder.
     pytest.importorskip("tf2onnx")
     pytest.importorskip("ai_edge_litert")
-    from test_export import RUNTIMES
+    from harness import RUNTIMES
 
     np.save(tmp_path / "images.npy", tiny_images(4))
     names = {format: RUNTIMES[format][0] for format in formats}

@@ -8,8 +8,7 @@ import os
 import keras
 import numpy as np
 import pytest
-from harness import tiny_model
-from test_fine_tune import bright_or_dark
+from harness import bright_or_dark, tiny_model
 
 import keras_simclr as ks
 from keras_simclr.evaluation import distillation_loss
@@ -206,8 +205,12 @@ def three_stages(size, width, pretrain_epochs, fine_tune_epochs, distill_epochs,
     return teacher.accuracy, accuracy(student), accuracy(alone)
 
 
+@pytest.mark.slow
 def test_the_three_stages_on_digits_with_ten_percent_of_the_labels():
-    # Tiny settings (ResNet-18 x0.125, 16 px; about 25 s a seed on 2 cores),
+    # A comparison of trained accuracies: behind `-m slow` (issue #43), as
+    # `student > alone` failed on other CPUs with two seeds. The default
+    # suite checks distillation's loss and step against numpy (above) and
+    # the command end to end (below). Tiny settings (ResNet-18 x0.125, 16 px; about 25 s a seed on 2 cores),
     # two seeds, their mean: seeds 0-3 gave student - alone = +1.1, +5.3,
     # +8.7, +10.0 points and student - teacher = +10.3, +1.2, +8.9, +3.0
     # (docs/benchmarks.md).

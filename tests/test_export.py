@@ -6,6 +6,7 @@ import os
 import keras
 import numpy as np
 import pytest
+from harness import RUNTIMES, run_saved_model
 
 import keras_simclr as ks
 from keras_simclr import cli
@@ -30,41 +31,6 @@ def images(count=5, seed=1):
     return np.random.default_rng(seed).integers(0, 256, (count, 16, 16, 3), "uint8")
 
 
-def run_saved_model(path, batch):
-    import tensorflow as tf
-
-    loaded = tf.saved_model.load(path)  # kept: the endpoint needs it alive
-    return loaded.serve(batch).numpy()
-
-
-def run_onnx(path, batch):
-    onnxruntime = pytest.importorskip("onnxruntime")
-    session = onnxruntime.InferenceSession(path)
-    return session.run(None, {session.get_inputs()[0].name: batch})[0]
-
-
-def run_litert(path, batch):
-    interpreter_module = pytest.importorskip("ai_edge_litert.interpreter")
-    interpreter = interpreter_module.Interpreter(model_path=path)
-    entry = interpreter.get_input_details()[0]
-    interpreter.resize_tensor_input(entry["index"], batch.shape)
-    interpreter.allocate_tensors()
-    interpreter.set_tensor(entry["index"], batch)
-    interpreter.invoke()
-    return interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
-
-
-def run_keras(path, batch):
-    return keras.models.load_model(path).predict(batch, verbose=0)
-
-
-# format: (output name, runtime)
-RUNTIMES = {
-    "saved_model": ("served", run_saved_model),
-    "onnx": ("encoder.onnx", run_onnx),
-    "litert": ("encoder.tflite", run_litert),
-    "keras": ("encoder.keras", run_keras),
-}
 # What each runtime says of float pixels (one rule, #34 row 5).
 REFUSALS = {
     "saved_model": "uint8 images, pixels 0-255; got float",

@@ -2,18 +2,9 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from harness import tiny_model
+from harness import bright_or_dark, tiny_model
 
 import keras_simclr as ks
-
-
-def bright_or_dark(count=64, seed=0):
-    """An easy labelled task: class 1 images are bright, class 0 dark."""
-    rng = np.random.default_rng(seed)
-    labels = rng.integers(0, 2, count)
-    base = np.where(labels[:, None, None, None] == 1, 200, 40)
-    noise = rng.integers(-30, 30, (count, 16, 16, 3))
-    return np.clip(base + noise, 0, 255).astype("uint8"), labels
 
 
 def test_balanced_subset():

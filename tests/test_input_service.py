@@ -13,8 +13,7 @@ import time
 import keras
 import numpy as np
 import pytest
-from harness import write
-from test_multi_process import cli, free_port, jax_environment
+from harness import cli, free_port, jax_environment, write
 
 import keras_simclr as ks
 from keras_simclr.datasets import input_service

@@ -5,34 +5,17 @@ their collectives over Gloo on CPU devices; TensorFlow: `TF_CONFIG`,
 
 import json
 import os
-import socket
 import subprocess
 import sys
 
 import keras
 import numpy as np
 import pytest
-from harness import write
+from harness import cli, free_port, jax_environment, write
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 WORKER = os.path.join(HERE, "workers", "jax_processes.py")
 TIMEOUT = 120  # seconds; a hang fails the test instead of the suite
-
-
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("localhost", 0))
-        return probe.getsockname()[1]
-
-
-def jax_environment(backend="jax", **extra):
-    environment = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("KERAS_DISTRIBUTION_", "XLA_FLAGS", "TF_CONFIG"))
-    }
-    environment.update(KERAS_BACKEND=backend, CUDA_VISIBLE_DEVICES="", **extra)
-    return environment
 
 
 def process_environments(backend, count):
@@ -135,10 +118,6 @@ def photo_folder(folder, bad=(0, 2, 4)):
         else:
             write(path, rng.integers(0, 256, (40, 50, 3), "uint8"))
     return bad_paths
-
-
-def cli(*arguments):
-    return [sys.executable, "-m", "keras_simclr.cli", *map(str, arguments)]
 
 
 def probe_table(output):

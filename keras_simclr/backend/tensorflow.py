@@ -8,6 +8,8 @@ import weakref
 
 import tensorflow as tf
 
+from keras_simclr.batching import plan_batch
+
 NAME = "tensorflow"
 # A `tf.function` step raises on a failed `tf.debugging` assertion.
 CHECKS_RUN_IN_STEP = True
@@ -162,12 +164,13 @@ def per_process_input(dataset):
         return dataset
     replicas = len(strategy.extended.worker_devices)
     if replicas > 1:
-        batch = tf.nest.flatten(dataset.element_spec)[0].shape[0] or 0
-        if not batch or batch % replicas:
+        batch = tf.nest.flatten(dataset.element_spec)[0].shape[0]
+        if not batch:
             raise ValueError(
-                f"This process's batch of {batch or 'unknown size'} images must "
-                f"split evenly over its {replicas} replicas."
+                "This process's batches need a static size to split over its "
+                f"{replicas} replicas: batch with drop_remainder=True."
             )
+        plan_batch(batch, replicas=replicas)  # this process's batch, its replicas
         dataset = dataset.rebatch(batch // replicas)
     return strategy.distribute_datasets_from_function(lambda context: dataset)
 

@@ -17,25 +17,10 @@ import sys
 
 # Parsing must not import TensorFlow: the choices come from a module that
 # loads nothing.
-from keras_simclr.choices import EXPORT_FORMATS, PRECISIONS, STRATEGIES
+from keras_simclr.choices import EXPORT_FORMATS, STRATEGIES
+from keras_simclr.settings import DATASET_HELP, DEPTHS, add_arguments, pair, positive
 
-
-def _positive(kind):
-    def parse(text):
-        value = kind(text)
-        if not value > 0:
-            raise argparse.ArgumentTypeError(f"must be positive, got {text}")
-        return value
-
-    return parse
-
-
-def _pair(text):
-    low, _, high = text.partition(",")
-    try:
-        return float(low), float(high)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected LOW,HIGH, got {text}") from None
+_positive, _pair = positive, pair
 
 
 def build_parser():
@@ -44,48 +29,13 @@ def build_parser():
         description="SimCLR self-supervised pretraining and evaluation (Keras 3).",
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    dataset_help = (
-        "digits (embedded, default), cifar10, cifar100, stl10, an image folder, "
-        "or TFRecords (a make-tfrecords folder or a glob)"
-    )
+    dataset_help = DATASET_HELP
 
-    run = commands.add_parser("pretrain", help="pretrain, save, probe an encoder")
-    add = run.add_argument
-    add("--dataset", default="digits", help=dataset_help)
-    add("--image-size", type=_positive(int), help="view side (default: dataset's)")
-    add("--depth", type=int, default=18, choices=(18, 34, 50, 101, 152))
-    add("--width", type=_positive(float), default=0.25, help="ResNet width")
-    add("--epochs", type=_positive(int), default=12)
-    add("--batch-size", type=_positive(int), default=128, help="global, in images")
-    add("--temperature", type=_positive(float), help="default 0.5 < 64 px, else 0.1")
-    add("--learning-rate", type=_positive(float), help="base rate before scaling")
-    add("--lr-scaling", choices=("linear", "sqrt"), default="sqrt")
-    add("--warmup-epochs", type=float, help="default: 10%% of --epochs")
-    add("--weight-decay", type=float, default=1e-6)
-    add("--crop-area", type=_pair, default=(0.08, 1.0), help="LOW,HIGH")
-    add("--jitter-strength", type=float, help="default 0.5 < 64 px, else 1.0")
-    add("--blur-rate", type=float, help="default 0 < 64 px, else 0.5")
-    add("--output", default="simclr.keras", help="where to save the model (.keras)")
-    add("--resume", action="store_true", help="continue from OUTPUT.backup/")
-    add("--strategy", choices=STRATEGIES, default="default")
-    add(
-        "--input-service",
-        metavar="grpc://HOST:PORT",
-        help="decode the photos on this tf.data service's input workers",
+    # Generated from `PretrainingSettings`: each flag's default, type and
+    # help are written once, on its field.
+    add_arguments(
+        commands.add_parser("pretrain", help="pretrain, save, probe an encoder")
     )
-    add(
-        "--input-timeout",
-        type=_positive(float),
-        default=600.0,
-        metavar="SECONDS",
-        help="with --input-service: stop (resumable) after this long without a "
-        "batch, e.g. an input worker lost for good (default 600)",
-    )
-    add("--tensorboard", metavar="DIR", help="TensorBoard logs of the run")
-    add("--mixed-precision", choices=PRECISIONS, default="float32")
-    add("--no-probe", action="store_true", help="skip the final probe")
-    add("--seed", type=int, default=0)
-    add("--verbose", type=int, default=1, choices=(0, 1, 2))
 
     probe = commands.add_parser("probe", help="linear probe and kNN of a saved model")
     probe.add_argument("model", help="a saved SimCLR model (.keras)")
@@ -144,9 +94,7 @@ def build_parser():
     student.add_argument("teacher", help="a fine-tuned classifier (.keras)")
     student.add_argument("--dataset", default="digits", help=dataset_help)
     student.add_argument("--output", default="student.keras")
-    student.add_argument(
-        "--depth", type=int, default=18, choices=(18, 34, 50, 101, 152)
-    )
+    student.add_argument("--depth", type=int, default=18, choices=DEPTHS)
     student.add_argument("--width", type=_positive(float), default=0.25)
     student.add_argument("--epochs", type=_positive(int), default=10)
     student.add_argument("--batch-size", type=_positive(int), default=64)

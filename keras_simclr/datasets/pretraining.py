@@ -33,6 +33,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_simclr import backend
+from keras_simclr.batching import plan_batch
 from keras_simclr.datasets.iteration import quiet_options
 
 LOGGER = logging.getLogger("keras_simclr")
@@ -315,18 +316,10 @@ def _reader_share(dataset, info, batch_size, share):
         )
     if batch_size is None:
         return dataset, info
-    _check_divisible(batch_size, processes)
+    plan_batch(batch_size, processes)
     if batch_size // processes == info.batch_size:
         return dataset, info
     return _rebatched(dataset, info, batch_size // processes)
-
-
-def _check_divisible(batch_size, processes):
-    if batch_size % processes:
-        raise ValueError(
-            f"The global batch {batch_size} must be divisible by the "
-            f"{processes} processes."
-        )
 
 
 def _rebatched(dataset, info, batch_size):
@@ -517,7 +510,7 @@ def process_rows(dataset, share):
             "global batch, so the batches need a static size: batch the "
             "dataset with drop_remainder=True."
         )
-    _check_divisible(batch, processes)
+    plan_batch(batch, processes)
     rebatched = dataset.rebatch(batch // processes, drop_remainder=True)
     rows = rebatched.shard(processes, index)
     batches = int(dataset.cardinality())
