@@ -323,7 +323,7 @@ if __name__ == "__main__":
 
 def test_jax_over_two_devices_predicts_any_count_and_refuses_an_odd_batch(tmp_path):
     # #34 rows 6 and 7: predict on 17 images or 1 is padded like the probes;
-    # fit with batch 7 gets the "divisible by the number of replicas" message.
+    # fit with batch 7 gets the batch plan's "split evenly over" message.
     code = """
 import sys
 sys.path.insert(0, TESTS)
@@ -338,7 +338,7 @@ for count in (17, 1):
 try:
     model.fit(tiny_images(14), batch_size=7, verbose=0)
 except ValueError as error:
-    print("refused", "divisible by the number of replicas" in str(error))
+    print("refused", "split evenly over" in str(error))
 """.replace("TESTS", repr(os.path.dirname(os.path.abspath(__file__))))
     printed = run_on(
         "jax", code, tmp_path, XLA_FLAGS="--xla_force_host_platform_device_count=2"
