@@ -18,9 +18,7 @@ import sys
 # Parsing must not import TensorFlow: the choices come from a module that
 # loads nothing.
 from keras_simclr.choices import EXPORT_FORMATS, STRATEGIES
-from keras_simclr.settings import DATASET_HELP, DEPTHS, add_arguments, pair, positive
-
-_positive, _pair = positive, pair
+from keras_simclr.settings import DATASET_HELP, DEPTHS, add_arguments, positive
 
 
 def build_parser():
@@ -40,15 +38,15 @@ def build_parser():
     probe = commands.add_parser("probe", help="linear probe and kNN of a saved model")
     probe.add_argument("model", help="a saved SimCLR model (.keras)")
     probe.add_argument("--dataset", default="digits", help=dataset_help)
-    probe.add_argument("--image-size", type=_positive(int))
+    probe.add_argument("--image-size", type=positive(int))
     probe.add_argument("--seed", type=int, default=0)
 
     embed = commands.add_parser("embed", help="write features h of image files")
     embed.add_argument("model", help="a saved SimCLR model (.keras)")
     embed.add_argument("--dataset", required=True, help="folder, glob or file")
     embed.add_argument("--output", default="features.npz")
-    embed.add_argument("--image-size", type=_positive(int))
-    embed.add_argument("--batch-size", type=_positive(int), default=128)
+    embed.add_argument("--image-size", type=positive(int))
+    embed.add_argument("--batch-size", type=positive(int), default=128)
     embed.add_argument(
         "--strategy",
         choices=STRATEGIES,
@@ -59,7 +57,7 @@ def build_parser():
     records = commands.add_parser("make-tfrecords", help="pack a folder as shards")
     records.add_argument("folder", help="images, in class sub-folders for labels")
     records.add_argument("output_dir")
-    records.add_argument("--shards", type=_positive(int), default=8)
+    records.add_argument("--shards", type=positive(int), default=8)
     records.add_argument(
         "--overwrite", action="store_true", help="replace the shards of a former run"
     )
@@ -81,11 +79,11 @@ def build_parser():
     )
     near.add_argument("features", help="an `embed` output (.npz)")
     near.add_argument("--query", help="a photo (default: --random photos)")
-    near.add_argument("--random", type=_positive(int), default=4, help="queries")
-    near.add_argument("--k", type=_positive(int), default=8)
+    near.add_argument("--random", type=positive(int), default=4, help="queries")
+    near.add_argument("--k", type=positive(int), default=8)
     near.add_argument("--model", help="to embed a --query not in FEATURES")
     near.add_argument("--output", default="neighbours.png")
-    near.add_argument("--tile", type=_positive(int), default=96, help="pixels")
+    near.add_argument("--tile", type=positive(int), default=96, help="pixels")
     near.add_argument("--seed", type=int, default=0)
 
     student = commands.add_parser(
@@ -95,20 +93,20 @@ def build_parser():
     student.add_argument("--dataset", default="digits", help=dataset_help)
     student.add_argument("--output", default="student.keras")
     student.add_argument("--depth", type=int, default=18, choices=DEPTHS)
-    student.add_argument("--width", type=_positive(float), default=0.25)
-    student.add_argument("--epochs", type=_positive(int), default=10)
-    student.add_argument("--batch-size", type=_positive(int), default=64)
-    student.add_argument("--temperature", type=_positive(float), default=1.0)
-    student.add_argument("--learning-rate", type=_positive(float), default=0.05)
+    student.add_argument("--width", type=positive(float), default=0.25)
+    student.add_argument("--epochs", type=positive(int), default=10)
+    student.add_argument("--batch-size", type=positive(int), default=64)
+    student.add_argument("--temperature", type=positive(float), default=1.0)
+    student.add_argument("--learning-rate", type=positive(float), default=0.05)
     student.add_argument("--seed", type=int, default=0)
 
     service = commands.add_parser(
         "input-service", help="a tf.data service dispatcher for input workers"
     )
-    service.add_argument("--port", type=_positive(int), required=True)
+    service.add_argument("--port", type=positive(int), required=True)
     service.add_argument(
         "--worker-timeout",
-        type=_positive(float),
+        type=positive(float),
         default=10.0,
         help="seconds before a silent worker is dropped",
     )
@@ -123,9 +121,9 @@ def build_parser():
 
     show = commands.add_parser("show-augmentations", help="PNG grid of views")
     show.add_argument("--dataset", default="digits", help=dataset_help)
-    show.add_argument("--image-size", type=_positive(int))
-    show.add_argument("--images", type=_positive(int), default=8)
-    show.add_argument("--views", type=_positive(int), default=4)
+    show.add_argument("--image-size", type=positive(int))
+    show.add_argument("--images", type=positive(int), default=8)
+    show.add_argument("--views", type=positive(int), default=4)
     show.add_argument("--output", default="augmentations.png")
     show.add_argument("--seed", type=int, default=0)
     return parser
