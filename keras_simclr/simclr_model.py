@@ -10,6 +10,7 @@ from keras_simclr import backend
 from keras_simclr.datasets.pretraining import evaluation_data, prepare_fit
 from keras_simclr.distribute import num_replicas
 from keras_simclr.fit_loop import check_batch_splits, loop_corrections
+from keras_simclr.gradient_cache import encode_in_chunks
 from keras_simclr.layers import ProjectionHead, SimCLRAugmentation
 from keras_simclr.losses import NTXent, check_temperature
 from keras_simclr.losses.nt_xent import (
@@ -24,6 +25,19 @@ from keras_simclr.models.encoder import (
     serving_encoder,
 )
 from keras_simclr.optimizers import LARS
+
+
+def check_chunk_size(chunk_size):
+    """Raises `ValueError` unless `chunk_size` is None or a positive int."""
+    if chunk_size is not None and (
+        not isinstance(chunk_size, int)
+        or isinstance(chunk_size, bool)
+        or chunk_size < 1
+    ):
+        raise ValueError(
+            "`chunk_size` is the images per device per encoder pass: a positive "
+            f"int, or None for one pass. Received: chunk_size={chunk_size!r}"
+        )
 
 
 @keras.saving.register_keras_serializable(package="keras_simclr")
@@ -59,6 +73,11 @@ class SimCLRModel(keras.Model):
         temperature: positive float for the default NT-Xent loss. Defaults to
             0.1 (SimCLR uses 0.5 for CIFAR).
         probe_classes: int or None, number of classes of the online probe.
+        chunk_size: int or None, images per device per encoder pass in
+            training and evaluation (gradient caching, `gradient_cache`):
+            the loss and gradient stay those of the whole batch, the memory
+            that of a chunk; no chunk holds both views of an image.
+            Defaults to None: one pass.
         **kwargs: passed to `keras.Model`.
 
     Examples:
@@ -83,11 +102,13 @@ class SimCLRModel(keras.Model):
         augmentation=None,
         temperature=0.1,
         probe_classes=None,
+        chunk_size=None,
         **kwargs,
     ):
         backend.warn_once_if_cpu_kernels_are_slow()
         check_temperature(temperature)
         check_probe_classes(probe_classes)
+        check_chunk_size(chunk_size)
         kwargs.setdefault("name", "simclr")
         super().__init__(**kwargs)
         # === Layers ===
@@ -105,6 +126,8 @@ class SimCLRModel(keras.Model):
         # === Config ===
         self.temperature = temperature
         self.probe_classes = probe_classes
+        self.chunk_size = chunk_size
+        self._cache_gradients = True  # False: the tests' direct oracle
         # === Metrics ===
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.accuracy_tracker = keras.metrics.Mean(name="contrastive_accuracy")
@@ -271,6 +294,16 @@ class SimCLRModel(keras.Model):
         else:
             images = inputs["images"]
             view_pair = [self.augmentation(images, training=True) for _ in range(2)]
+        if self.chunk_size is not None:
+            features, projections = encode_in_chunks(
+                self.encoder,
+                self.projection_head,
+                *view_pair,
+                self.chunk_size,
+                training,
+                cache=self._cache_gradients,
+            )
+            return {"features": features, "projections": projections}
         # (2n, S, S, 3): both views in ONE batch, so BatchNorm sees both.
         views = ops.concatenate(view_pair, axis=0)
         features = self.encoder(views, training=training)  # (2n, D)
@@ -382,6 +415,7 @@ class SimCLRModel(keras.Model):
                 "augmentation": keras.saving.serialize_keras_object(self.augmentation),
                 "temperature": self.temperature,
                 "probe_classes": self.probe_classes,
+                "chunk_size": self.chunk_size,
             }
         )
         return config

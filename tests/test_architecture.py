@@ -24,7 +24,7 @@ LEVELS = [
         "saving",
         "settings",
     },
-    {"models", "fit_loop"},
+    {"models", "fit_loop", "gradient_cache"},
     {"simclr_model"},
     {"evaluation", "export", "hub", "recipes"},
     {"callbacks"},  # KNNMonitor runs the evaluation

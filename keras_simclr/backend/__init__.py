@@ -67,6 +67,8 @@ INTERFACE = (
     "crop_and_resize",  # a native crop-and-resize kernel, or None
     "at_least_two_rows",
     "encode_function",
+    # gradient_cache's two passes with a custom gradient (Keras has none).
+    "cached_chunks",
     "make_strategy",
     "replica_context",
     "num_replicas",

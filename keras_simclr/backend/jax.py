@@ -170,3 +170,66 @@ def is_lost_process(error):
 
 def check_can_train():
     """Every JAX set-up trains."""
+
+
+def cached_chunks(forward, chunks, trainable, non_trainable):
+    """`gradient_cache`'s two passes as one `jax.custom_vjp` function.
+
+    Both passes are `lax.scan` loops over the chunks, so XLA holds one
+    chunk's activations at a time.
+
+    Returns:
+        `(features, projections, non_trainable)`: `(G, n, D)`, `(G, n, d)`
+        and the state after pass 1; the gradient of the projections reaches
+        `trainable` by encoding each chunk again.
+    """
+    import jax
+    import jax.numpy as jnp
+
+    def encode(chunks, trainable, non_trainable):
+        def step(state, chunk):
+            features, projections, state = forward(trainable, state, chunk)
+            return state, (features, projections)
+
+        state, (features, projections) = jax.lax.scan(step, non_trainable, chunks)
+        return features, projections, state
+
+    @jax.custom_vjp
+    def run(chunks, trainable, non_trainable):
+        return encode(chunks, trainable, non_trainable)
+
+    def forward_pass(chunks, trainable, non_trainable):
+        outputs = encode(chunks, trainable, non_trainable)
+        return outputs, (chunks, trainable, non_trainable)
+
+    def backward_pass(saved, cotangents):
+        chunks, trainable, non_trainable = saved
+
+        def step(totals, inputs):
+            chunk, d_projections = inputs
+            _, pullback = jax.vjp(
+                lambda values: forward(values, non_trainable, chunk)[1], trainable
+            )
+            (grads,) = pullback(d_projections)
+            return jax.tree.map(jnp.add, totals, grads), None
+
+        zeros = jax.tree.map(jnp.zeros_like, trainable)
+        totals, _ = jax.lax.scan(step, zeros, (chunks, cotangents[1]))
+        return _zero_cotangent(chunks), totals, _zero_cotangent(non_trainable)
+
+    run.defvjp(forward_pass, backward_pass)
+    features, projections, state = run(chunks, list(trainable), list(non_trainable))
+    return jax.lax.stop_gradient(features), projections, state
+
+
+def _zero_cotangent(tree):
+    """Zero cotangents of `tree` (float0 for integer leaves, as JAX asks)."""
+    import jax
+    import jax.numpy as jnp
+
+    def zero(leaf):
+        if jnp.issubdtype(leaf.dtype, jnp.inexact):
+            return jnp.zeros_like(leaf)
+        return np.zeros(leaf.shape, jax.dtypes.float0)
+
+    return jax.tree.map(zero, tree)

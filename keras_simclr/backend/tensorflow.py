@@ -199,3 +199,46 @@ def check_can_train():
 
 def on_import():
     """Nothing to set up: TensorFlow trains, so it keeps its devices."""
+
+
+def cached_chunks(forward, chunks, trainable, non_trainable):
+    """`gradient_cache`'s two passes as one `tf.custom_gradient` op.
+
+    Each chunk's pass waits for the previous one (control dependencies), so
+    TensorFlow's executor holds one chunk's activations at a time.
+
+    Returns:
+        `(features, projections, non_trainable)`: `(G, n, D)`, `(G, n, d)`
+        and the state after pass 1; the gradient of the projections reaches
+        `trainable` by encoding each chunk again.
+    """
+
+    @tf.custom_gradient
+    def run(chunks, *trainable):
+        state, features, projections, previous = list(non_trainable), [], [], []
+        for chunk in tf.unstack(chunks):
+            with tf.control_dependencies(previous):
+                h, z, state = forward(list(trainable), state, chunk)
+            features.append(h)
+            projections.append(z)
+            previous = [z]
+
+        def gradient(*upstream):
+            d_projections = upstream[1]
+            totals, previous = [tf.zeros_like(value) for value in trainable], []
+            for index, chunk in enumerate(tf.unstack(chunks)):
+                with tf.control_dependencies(previous):
+                    with tf.GradientTape() as tape:
+                        tape.watch(trainable)
+                        z = forward(list(trainable), non_trainable, chunk)[1]
+                    step = tape.gradient(
+                        z, trainable, output_gradients=d_projections[index]
+                    )
+                totals = [total + grad for total, grad in zip(totals, step)]
+                previous = totals
+            return (None, *totals)
+
+        return (tf.stack(features), tf.stack(projections), *state), gradient
+
+    features, projections, *state = run(chunks, *trainable)
+    return tf.stop_gradient(features), projections, state

@@ -5,6 +5,8 @@ with JAX (the step holds the global batch) comes from `keras_distribution`;
 this module adds what is PyTorch's own.
 """
 
+import functools
+
 import numpy as np
 
 from keras_simclr.backend.keras_distribution import *  # noqa: F403  (shared)
@@ -71,3 +73,55 @@ def check_can_train():
             "the batch. Train on one device, or use the JAX backend "
             "(keras.distribution.DataParallel) or TensorFlow (tf.distribute)."
         )
+
+
+def cached_chunks(forward, chunks, trainable, non_trainable):
+    """`gradient_cache`'s two passes as one `torch.autograd.Function`.
+
+    Returns:
+        `(features, projections, non_trainable)`: `(G, n, D)`, `(G, n, d)`
+        and the state after pass 1; the gradient of the projections reaches
+        `trainable` by encoding each chunk again.
+    """
+    features, projections, *state = _cached_chunks_function().apply(
+        forward, len(trainable), chunks, *trainable, *non_trainable
+    )
+    return features.detach(), projections, state
+
+
+@functools.cache
+def _cached_chunks_function():
+    import torch
+
+    class CachedChunks(torch.autograd.Function):
+        """Pass 1 without a graph; pass 2, chunk by chunk, in `backward`."""
+
+        @staticmethod
+        def forward(context, forward, count, chunks, *values):
+            trainable, state = list(values[:count]), list(values[count:])
+            context.forward = forward
+            # The moving statistics change after this pass: pass 2 reads copies.
+            context.state = [value.detach().clone() for value in state]
+            context.save_for_backward(chunks, *trainable)
+            features, projections = [], []
+            for chunk in chunks:
+                h, z, state = forward(trainable, state, chunk)
+                features.append(h)
+                projections.append(z)
+            state = [value.detach().clone() for value in state]
+            context.mark_non_differentiable(*state)
+            return torch.stack(features), torch.stack(projections), *state
+
+        @staticmethod
+        def backward(context, d_features, d_projections, *d_state):
+            chunks, *trainable = context.saved_tensors
+            trainable = [value.detach().requires_grad_() for value in trainable]
+            totals = [torch.zeros_like(value) for value in trainable]
+            with torch.enable_grad():
+                for chunk, upstream in zip(chunks, d_projections):
+                    z = context.forward(trainable, context.state, chunk)[1]
+                    grads = torch.autograd.grad(z, trainable, upstream)
+                    totals = [total + grad for total, grad in zip(totals, grads)]
+            return None, None, None, *totals, *[None] * len(context.state)
+
+    return CachedChunks
