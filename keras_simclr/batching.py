@@ -13,7 +13,7 @@ input).
 import math
 
 
-def plan_batch(batch_size, processes=1, replicas=1):
+def plan_batch(batch_size, processes=1, replicas=1, chunk_size=None):
     """Each process's share of `batch_size`, after checking the split.
 
     Args:
@@ -21,6 +21,8 @@ def plan_batch(batch_size, processes=1, replicas=1):
             negatives).
         processes: processes feeding the batch (each its share).
         replicas: devices the batch is split over, in all processes.
+        chunk_size: images per device per encoder pass (gradient caching),
+            which must divide each device's share; None: one pass.
 
     Returns:
         `batch_size // processes`.
@@ -39,7 +41,49 @@ def plan_batch(batch_size, processes=1, replicas=1):
             f"process(es) and {replicas} replica(s): use a multiple of "
             f"{unit}, e.g. {fits}."
         )
+    if chunk_size is not None:
+        chunk_groups(batch_size // replicas, chunk_size)
     return batch_size // processes
 
 
-__all__ = ["plan_batch"]
+def chunk_groups(per_device, chunk_size, devices=1):
+    """Chunks of `chunk_size` images in the `per_device * devices` images
+    a step holds, `devices` devices each encoding its share.
+
+    Raises:
+        ValueError: when the batch is of unknown size (None) or
+            `chunk_size` does not divide each device's images, naming both
+            numbers and the nearest chunk sizes that would.
+    """
+    if per_device is None:
+        raise ValueError(
+            "chunk_size needs batches of a fixed size: batch the dataset with "
+            "drop_remainder=True (SimCLRModel.fit does so for arrays)."
+        )
+    share = per_device // devices
+    if share % chunk_size:
+        divisors = [size for size in range(1, share + 1) if share % size == 0]
+        below = max([size for size in divisors if size < chunk_size], default=1)
+        raise ValueError(
+            f"chunk_size={chunk_size} (--chunk-size) must divide the {share} "
+            f"images each device encodes (a batch of {per_device} over {devices} "
+            f"device(s)): use e.g. {below}, or a batch that is a multiple of "
+            f"{chunk_size * devices}."
+        )
+    return share // chunk_size
+
+
+def suggest_chunk_size(per_device, chunk_size=None):
+    """A chunk size that divides `per_device` and is at most half of the
+    current pass (`chunk_size`, or the whole share): what to try after a
+    step ran out of memory.
+
+    Examples:
+        >>> suggest_chunk_size(512), suggest_chunk_size(512, 128), suggest_chunk_size(96)
+        (128, 64, 24)
+    """
+    limit = (chunk_size or per_device) // (2 if chunk_size else 4)
+    return max([size for size in range(1, max(limit, 1) + 1) if per_device % size == 0])
+
+
+__all__ = ["chunk_groups", "plan_batch", "suggest_chunk_size"]

@@ -43,36 +43,7 @@ Examples:
 from keras import ops
 
 from keras_simclr import backend
-
-
-def chunk_groups(share, chunk_size, devices=1):
-    """Chunks one step encodes: the images a device holds / `chunk_size`.
-
-    Args:
-        share: the images of the step's batch (a replica's share under a
-            `tf.distribute` strategy, the global batch on JAX).
-        chunk_size: images per device per encoder pass.
-        devices: devices the batch is split over inside the step (JAX's
-            `DataParallel`); 1 elsewhere.
-
-    Raises:
-        ValueError: when the batch is of unknown size or `chunk_size` does
-            not divide each device's images, naming both numbers.
-    """
-    if share is None:
-        raise ValueError(
-            "chunk_size needs batches of a fixed size: batch the dataset with "
-            "drop_remainder=True (SimCLRModel.fit does so for arrays)."
-        )
-    per_device = share // devices
-    if per_device % chunk_size:
-        raise ValueError(
-            f"chunk_size={chunk_size} must divide the {per_device} images each "
-            f"device encodes (a batch of {share} over {devices} device(s)): use "
-            f"a chunk size that divides {per_device}, or a batch that is a "
-            f"multiple of {chunk_size * devices}."
-        )
-    return per_device // chunk_size
+from keras_simclr.batching import chunk_groups
 
 
 def pair_views(views_a, views_b, groups, devices=1):
@@ -173,7 +144,6 @@ def encode_in_chunks(encoder, head, views_a, views_b, chunk_size, training, cach
 __all__ = [
     "chunk_forward",
     "direct_chunks",
-    "chunk_groups",
     "encode_in_chunks",
     "pair_views",
     "unpair",

@@ -95,6 +95,7 @@ def simclr_model(
     probe_classes=None,
     synchronized_batch_norm=False,
     seed=None,
+    chunk_size=None,
     **augmentation_overrides,
 ):
     """A `SimCLRModel`: ResNet, projection head and augmentation of the paper.
@@ -113,6 +114,8 @@ def simclr_model(
         probe_classes: int or None, the online linear probe's classes.
         synchronized_batch_norm: bool, global BatchNorm across replicas.
         seed: augmentation seed.
+        chunk_size: images per device per encoder pass (gradient caching,
+            `SimCLRModel`); None: one pass.
         **augmentation_overrides: passed to `augmentation`.
 
     Examples:
@@ -132,6 +135,7 @@ def simclr_model(
         augmentation(image_size, seed=seed, **augmentation_overrides),
         temperature=temperature,
         probe_classes=probe_classes,
+        chunk_size=chunk_size,
     )
 
 

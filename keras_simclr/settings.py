@@ -93,6 +93,14 @@ class PretrainingSettings:
         None, "default: 10%% of --epochs", float, resumed=True
     )
     weight_decay: float = _setting(1e-6, "LARS weight decay", float, resumed=True)
+    chunk_size: int | None = _setting(
+        None,
+        "images per device per encoder pass: the whole batch's loss in the "
+        "memory of a chunk (gradient caching; default: one pass)",
+        positive(int),
+        resumed=True,
+        metavar="C",
+    )
     crop_area: tuple = _setting(
         (0.08, 1.0), "LOW,HIGH", pair, resumed=True, metavar="LOW,HIGH"
     )

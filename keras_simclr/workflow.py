@@ -32,7 +32,7 @@ from keras_simclr import (
     report,
     saving,
 )
-from keras_simclr.batching import plan_batch
+from keras_simclr.batching import plan_batch, suggest_chunk_size
 from keras_simclr.choices import PRECISIONS
 from keras_simclr.evaluation import evaluate_representation
 from keras_simclr.settings import PretrainingSettings
@@ -145,7 +145,9 @@ def plan_run(settings, strategy):
     steps per epoch."""
     replicas = strategy.num_replicas_in_sync
     processes, _ = backend.current().process_share()
-    per_process = plan_batch(settings.batch_size, processes, replicas)
+    per_process = plan_batch(
+        settings.batch_size, processes, replicas, settings.chunk_size
+    )
     # Readers batch per process: each reads its share of the files.
     splits = datasets.load(
         settings.dataset,
@@ -191,6 +193,7 @@ def build(plan, seed):
             synchronized_batch_norm=replicas > 1
             and backend.current().REPLICAS_SPLIT_BATCH_NORM,
             seed=seed,
+            chunk_size=s.chunk_size,
             **overrides,
         )
         steps = plan.steps_per_epoch
@@ -243,6 +246,7 @@ def fit(plan, model, say, writer):
         f"{s.epochs} epochs x {plan.steps_per_epoch} steps, batch {s.batch_size}, "
         f"{plan.strategy.num_replicas_in_sync} replica(s), temperature "
         f"{model.temperature}, {backend.name()} backend"
+        + (f", chunks of {s.chunk_size} images" if s.chunk_size else "")
     )
     timeout = s.input_timeout if s.input_service else None
     start = time.time()
@@ -253,8 +257,8 @@ def fit(plan, model, say, writer):
         warnings.filterwarnings("ignore", message="Your input ran out of data")
         history = _fit_or_say_lost(
             model,
-            plan.backup,
-            plan.data,
+            plan,
+            say,
             epochs=s.epochs,
             callbacks=[
                 callbacks.NaNGuard(),
@@ -353,12 +357,29 @@ def _check_same_settings(backup, settings):
         )
 
 
-def _fit_or_say_lost(model, backup, data, **fit_arguments):
+def _fit_or_say_lost(model, plan, say, **fit_arguments):
     """`model.fit`; a lost process of the run raises `LostProcessError`
-    naming the checkpoint to resume from."""
+    naming the checkpoint to resume from; a step out of memory says which
+    chunk size to try."""
+    backup = plan.backup
     try:
-        return model.fit(data, **fit_arguments)
+        return model.fit(plan.data, **fit_arguments)
     except Exception as error:
+        if backend.current().is_out_of_memory(error):
+            per_device = plan.settings.batch_size // plan.strategy.num_replicas_in_sync
+            chunk = suggest_chunk_size(per_device, plan.settings.chunk_size)
+            say(
+                f"keras-simclr: the step ran out of memory at batch "
+                f"{plan.settings.batch_size} ({per_device} images per device"
+                + (
+                    f", chunks of {plan.settings.chunk_size}"
+                    if plan.settings.chunk_size
+                    else ""
+                )
+                + f"): try --chunk-size {chunk} (the same loss and gradient, "
+                f"{chunk} images per encoder pass), then --resume."
+            )
+            raise
         if backend.current().process_share()[0] == 1 or not (
             backend.current().is_lost_process(error)
         ):

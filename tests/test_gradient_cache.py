@@ -19,7 +19,8 @@ import pytest
 from harness import tiny_images, tiny_model
 
 import keras_simclr as ks
-from keras_simclr.gradient_cache import chunk_groups, pair_views, unpair
+from keras_simclr.batching import chunk_groups, plan_batch, suggest_chunk_size
+from keras_simclr.gradient_cache import pair_views, unpair
 
 WORKER = os.path.join(os.path.dirname(__file__), "workers", "chunked_step.py")
 TORCH = importlib.util.find_spec("torch") is not None
@@ -94,15 +95,25 @@ def test_no_chunk_holds_both_views_of_an_image(devices):
 
 
 def test_a_chunk_size_that_does_not_divide_the_batch_is_refused():
-    with pytest.raises(ValueError, match="chunk_size=3 must divide the 16 images"):
+    with pytest.raises(
+        ValueError,
+        match=r"chunk_size=3 \(--chunk-size\) must divide the 16 images.*e\.g\. 2",
+    ):
         chunk_groups(16, 3)
     model = tiny_model()
     model = ks.SimCLRModel(
         model.encoder, model.projection_head, model.augmentation, chunk_size=3
     )
     model.compile()
-    with pytest.raises(ValueError, match="chunk_size=3 must divide the 8 images"):
+    with pytest.raises(
+        ValueError, match=r"chunk_size=3 \(--chunk-size\) must divide the 8 images"
+    ):
         model.fit(tiny_images(16), batch_size=8, epochs=1, verbose=0)
+    # The run's batch plan checks each replica's share before any data.
+    assert plan_batch(64, replicas=2, chunk_size=8) == 64
+    with pytest.raises(ValueError, match="must divide the 32 images"):
+        plan_batch(64, replicas=2, chunk_size=12)
+    assert suggest_chunk_size(32, 8) == 4
     for bad in (0, -2, 2.5, True):
         with pytest.raises(ValueError, match="chunk_size"):
             ks.SimCLRModel(model.encoder, chunk_size=bad)
@@ -131,3 +142,43 @@ def test_chunk_size_is_saved_and_evaluation_chunks_too(tmp_path):
     logs = restored.evaluate(tiny_images(16), batch_size=8, verbose=0, return_dict=True)
     assert np.isfinite(logs["loss"])
     restored.fit(tiny_images(16), batch_size=8, epochs=1, verbose=0)  # resumes
+
+
+def test_a_run_out_of_memory_suggests_a_chunk_size(monkeypatch):
+    import tensorflow as tf
+
+    def out_of_memory(self, *arguments, **keywords):
+        raise tf.errors.ResourceExhaustedError(None, None, "OOM when allocating")
+
+    monkeypatch.setattr(ks.SimCLRModel, "fit", out_of_memory)
+    said = []
+    with pytest.raises(tf.errors.ResourceExhaustedError):
+        ks.workflow.pretrain(
+            "digits",
+            log=said.append,
+            epochs=1,
+            batch_size=64,
+            width=0.0625,
+            probe=False,
+        )
+    assert any(
+        "ran out of memory at batch 64 (64 images per device)" in line
+        and "try --chunk-size 16" in line
+        for line in said
+    ), said
+
+
+def test_the_command_line_trains_in_chunks_and_records_it(tmp_path):
+    output = str(tmp_path / "chunked.keras")
+    run = ks.workflow.pretrain(
+        "digits",
+        log=lambda line: None,
+        output=output,
+        epochs=1,
+        batch_size=64,
+        width=0.0625,
+        chunk_size=16,
+        probe=False,
+    )
+    assert run.model.chunk_size == 16
+    assert keras.models.load_model(output).chunk_size == 16

@@ -93,6 +93,9 @@ INTERFACE = (
     # Whether an error raised by a step says another process of the run
     # is gone (it died, or stopped sending heartbeats).
     "is_lost_process",
+    # Whether an error raised by a step says a device ran out of memory
+    # (the run then suggests a chunk size, `gradient_cache`).
+    "is_out_of_memory",
 )
 
 _MODULES = {}

@@ -168,6 +168,16 @@ def is_lost_process(error):
     )
 
 
+def is_out_of_memory(error):
+    """XLA's allocation failure (`RESOURCE_EXHAUSTED`) or Python's."""
+    import jax
+
+    return isinstance(error, MemoryError) or (
+        isinstance(error, jax.errors.JaxRuntimeError)
+        and "RESOURCE_EXHAUSTED" in str(error)
+    )
+
+
 def check_can_train():
     """Every JAX set-up trains."""
 

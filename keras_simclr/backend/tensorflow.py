@@ -193,6 +193,11 @@ def is_lost_process(error):
     )
 
 
+def is_out_of_memory(error):
+    """TensorFlow's allocation failure (`ResourceExhaustedError`) or Python's."""
+    return isinstance(error, (tf.errors.ResourceExhaustedError, MemoryError))
+
+
 def check_can_train():
     """Every TensorFlow set-up trains (strategies gather the negatives)."""
 

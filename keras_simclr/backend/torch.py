@@ -53,6 +53,13 @@ def is_lost_process(error):
     return False
 
 
+def is_out_of_memory(error):
+    """PyTorch's allocation failure (`torch.OutOfMemoryError`) or Python's."""
+    import torch
+
+    return isinstance(error, (torch.OutOfMemoryError, MemoryError))
+
+
 def check_can_train():
     """Raises on several PyTorch processes: negatives would stay local.
 
