@@ -100,7 +100,9 @@ def _neighbour_tiles(model, labelled, count=300, queries=4, k=6, seed=0):
     return tiles[chosen], tiles[indices], similarities
 
 
-def run_report(history, model, path, unlabeled=None, labelled=None, title=None):
+def run_report(
+    history, model, path, unlabeled=None, labelled=None, title=None, settings=None
+):
     """Writes the HTML report of a run (see the module docstring).
 
     Args:
@@ -112,6 +114,8 @@ def run_report(history, model, path, unlabeled=None, labelled=None, title=None):
         labelled: held-out `(images, labels)` (or a dataset of them) for the
             neighbours grid; None for none.
         title: the page's title. Defaults to the file's name.
+        settings: a line under the title, e.g. the run's command-line
+            settings (`PretrainingSettings.describe`); None for none.
 
     Returns:
         The names of the sections written, in order.
@@ -175,7 +179,9 @@ def run_report(history, model, path, unlabeled=None, labelled=None, title=None):
         "</title><style>body{font-family:sans-serif;margin:24px}figure{display:"
         "inline-block;margin:8px;vertical-align:top}figcaption{font-size:13px;"
         "margin-bottom:4px}</style></head><body>"
-        f"<h1>{html.escape(title)}</h1>{''.join(parts)}</body></html>"
+        f"<h1>{html.escape(title)}</h1>"
+        + (f"<p><code>{html.escape(settings)}</code></p>" if settings else "")
+        + f"{''.join(parts)}</body></html>"
     )
     with open(path, "w", encoding="utf-8") as file:
         file.write(page)

@@ -172,12 +172,25 @@ class PretrainingSettings:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
 
     def describe(self):
-        """`--name value` for each setting not at its default."""
-        changed = [
-            f"{flag_name(field)} {getattr(self, field.name)}"
-            for field in fields()
-            if getattr(self, field.name) != field.default
-        ]
+        """The command-line flags that give these settings from the defaults.
+
+        Examples:
+            >>> PretrainingSettings(epochs=3, crop_area=(0.2, 0.9), probe=False).describe()
+            '--epochs 3 --crop-area 0.2,0.9 --no-probe'
+            >>> PretrainingSettings().describe()
+            '(defaults)'
+        """
+        changed = []
+        for field in fields():
+            value = getattr(self, field.name)
+            if value == field.default:
+                continue
+            if isinstance(value, bool):  # a switch: its flag alone says it
+                changed.append(flag_name(field))
+            elif isinstance(value, tuple):
+                changed.append(f"{flag_name(field)} {','.join(map(str, value))}")
+            else:
+                changed.append(f"{flag_name(field)} {value}")
         return " ".join(changed) or "(defaults)"
 
 

@@ -248,6 +248,7 @@ def fit(plan, model, say, writer):
         f"{model.temperature}, {backend.name()} backend"
         + (f", chunks of {s.chunk_size} images" if s.chunk_size else "")
     )
+    say(f"keras-simclr: settings: {s.describe()}")
     timeout = s.input_timeout if s.input_service else None
     start = time.time()
     with warnings.catch_warnings():
@@ -291,7 +292,13 @@ def finish(plan, model, history, say, writer):
     target = contextlib.nullcontext(page) if writer else saving.scratch_path("r.html")
     with target as path:
         report.run_report(
-            history, model, path, splits.unlabeled, splits.validation, title=output
+            history,
+            model,
+            path,
+            splits.unlabeled,
+            splits.validation,
+            title=output,
+            settings=f"keras-simclr pretrain {s.describe()}",
         )
     say(f"keras-simclr: wrote the run's report to {page}")
     scores = []

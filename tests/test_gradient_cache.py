@@ -144,7 +144,7 @@ def test_chunk_size_is_saved_and_evaluation_chunks_too(tmp_path):
     restored.fit(tiny_images(16), batch_size=8, epochs=1, verbose=0)  # resumes
 
 
-def test_a_run_out_of_memory_suggests_a_chunk_size(monkeypatch):
+def test_a_run_out_of_memory_suggests_a_chunk_size(monkeypatch, tmp_path):
     import tensorflow as tf
 
     def out_of_memory(self, *arguments, **keywords):

@@ -58,7 +58,14 @@ def test_pretrain_writes_the_report_beside_the_model_and_tensorboards_files(
     arguments = ["pretrain", "--width", "0.0625", "--image-size", "16", "--epochs", "1"]
     arguments += ["--tensorboard", str(logs)]
     assert cli.main([*arguments, "--verbose", "0", "--output", str(output)]) == 0
-    assert f"report to {tmp_path / 'm.report.html'}" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert f"report to {tmp_path / 'm.report.html'}" in printed
+    # The run's settings, as flags, in its log and under the report's title.
+    (line,) = [line for line in printed.splitlines() if "settings: " in line]
+    page = (tmp_path / "m.report.html").read_text()
+    assert "keras-simclr pretrain --output" in page
+    for flag in ("--image-size 16", "--width 0.0625", "--epochs 1", "--verbose 0"):
+        assert flag in line and flag in page, (flag, line)
     assert {"loss", "knn_accuracy", "views", "neighbours"} <= set(
         panels(tmp_path / "m.report.html")
     )

@@ -34,7 +34,12 @@ def test_the_command_line_parses_into_the_same_settings():
     )
     settings = PretrainingSettings.from_arguments(args)
     assert settings == PretrainingSettings(epochs=3, crop_area=(0.2, 0.9), probe=False)
-    assert settings.describe() == "--epochs 3 --crop-area (0.2, 0.9) --no-probe False"
+    assert settings.describe() == "--epochs 3 --crop-area 0.2,0.9 --no-probe"
+    # What it prints parses back to the same settings.
+    again = PretrainingSettings.from_arguments(
+        pretrain_parser().parse_args(settings.describe().split())
+    )
+    assert again == settings
     with pytest.raises(SystemExit):
         cli.build_parser().parse_args(["pretrain", "--epochs", "0"])
     with pytest.raises(SystemExit):
