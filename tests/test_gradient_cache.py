@@ -156,6 +156,7 @@ def test_a_run_out_of_memory_suggests_a_chunk_size(monkeypatch, tmp_path):
         ks.workflow.pretrain(
             "digits",
             log=said.append,
+            output=str(tmp_path / "m.keras"),
             epochs=1,
             batch_size=64,
             width=0.0625,
