@@ -46,31 +46,30 @@ def plan_batch(batch_size, processes=1, replicas=1, chunk_size=None):
     return batch_size // processes
 
 
-def chunk_groups(per_device, chunk_size, devices=1):
-    """Chunks of `chunk_size` images in the `per_device * devices` images
-    a step holds, `devices` devices each encoding its share.
+def chunk_groups(batch, chunk_size, devices=1):
+    """Chunks of `chunk_size` images per device in a step's `batch`, split
+    over `devices` devices.
 
     Raises:
         ValueError: when the batch is of unknown size (None) or
             `chunk_size` does not divide each device's images, naming both
-            numbers and the nearest chunk sizes that would.
+            numbers and the nearest smaller chunk size that would.
     """
-    if per_device is None:
+    if batch is None:
         raise ValueError(
             "chunk_size needs batches of a fixed size: batch the dataset with "
             "drop_remainder=True (SimCLRModel.fit does so for arrays)."
         )
-    share = per_device // devices
-    if share % chunk_size:
-        divisors = [size for size in range(1, share + 1) if share % size == 0]
-        below = max([size for size in divisors if size < chunk_size], default=1)
+    per_device = batch // devices
+    if per_device % chunk_size:
+        below = max(size for size in range(1, chunk_size) if per_device % size == 0)
         raise ValueError(
-            f"chunk_size={chunk_size} (--chunk-size) must divide the {share} "
-            f"images each device encodes (a batch of {per_device} over {devices} "
+            f"chunk_size={chunk_size} (--chunk-size) must divide the {per_device} "
+            f"images each device encodes (a batch of {batch} over {devices} "
             f"device(s)): use e.g. {below}, or a batch that is a multiple of "
             f"{chunk_size * devices}."
         )
-    return share // chunk_size
+    return per_device // chunk_size
 
 
 def suggest_chunk_size(per_device, chunk_size=None):

@@ -121,7 +121,8 @@ def encode_in_chunks(encoder, head, views_a, views_b, chunk_size, training, cach
     devices = backend.current().devices_in_step()
     groups = chunk_groups(views_a.shape[0], chunk_size, devices)
     if groups == 1:  # the whole batch is one chunk: one pass
-        features = encoder(ops.concatenate([views_a, views_b], axis=0), training)
+        views = ops.concatenate([views_a, views_b], axis=0)
+        features = encoder(views, training=training)
         return ops.stop_gradient(features), head(features, training=training)
     layers = (encoder, head)
     state_variables = [v for layer in layers for v in layer.non_trainable_variables]

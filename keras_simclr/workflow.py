@@ -246,7 +246,6 @@ def fit(plan, model, say, writer):
         f"{s.epochs} epochs x {plan.steps_per_epoch} steps, batch {s.batch_size}, "
         f"{plan.strategy.num_replicas_in_sync} replica(s), temperature "
         f"{model.temperature}, {backend.name()} backend"
-        + (f", chunks of {s.chunk_size} images" if s.chunk_size else "")
     )
     say(f"keras-simclr: settings: {s.describe()}")
     timeout = s.input_timeout if s.input_service else None
@@ -373,18 +372,15 @@ def _fit_or_say_lost(model, plan, say, **fit_arguments):
         return model.fit(plan.data, **fit_arguments)
     except Exception as error:
         if backend.current().is_out_of_memory(error):
-            per_device = plan.settings.batch_size // plan.strategy.num_replicas_in_sync
-            chunk = suggest_chunk_size(per_device, plan.settings.chunk_size)
+            batch, chunk_size = plan.settings.batch_size, plan.settings.chunk_size
+            per_device = batch // plan.strategy.num_replicas_in_sync
+            now = f", chunks of {chunk_size}" if chunk_size else ""
+            chunk = suggest_chunk_size(per_device, chunk_size)
             say(
-                f"keras-simclr: the step ran out of memory at batch "
-                f"{plan.settings.batch_size} ({per_device} images per device"
-                + (
-                    f", chunks of {plan.settings.chunk_size}"
-                    if plan.settings.chunk_size
-                    else ""
-                )
-                + f"): try --chunk-size {chunk} (the same loss and gradient, "
-                f"{chunk} images per encoder pass), then --resume."
+                f"keras-simclr: the step ran out of memory at batch {batch} "
+                f"({per_device} images per device{now}): try --chunk-size {chunk} "
+                f"(the same loss and gradient, {chunk} images per encoder pass), "
+                "then --resume."
             )
             raise
         if backend.current().process_share()[0] == 1 or not (

@@ -186,7 +186,8 @@ def cached_chunks(forward, chunks, trainable, non_trainable):
     """`gradient_cache`'s two passes as one `jax.custom_vjp` function.
 
     Both passes are `lax.scan` loops over the chunks, so XLA holds one
-    chunk's activations at a time.
+    chunk's activations at a time (unrolled loops run faster on XLA's CPU
+    backend but hold every chunk at once; docs/benchmarks.md measures both).
 
     Returns:
         `(features, projections, non_trainable)`: `(G, n, D)`, `(G, n, d)`
