@@ -1,22 +1,28 @@
 """Callbacks: failures loud and early (`NaNGuard`, `InputStallWarning`),
-checkpoints never half-written (`AtomicBackupAndRestore`), and what a run
+checkpoints never half-written that survive preemption
+(`AtomicBackupAndRestore`, `PreemptionCheckpoint`, in `checkpoints`), and what a run
 is learning (`KNNMonitor`; `CollapseWarning` lives in `metrics`, beside the
 metric it reads, and `SimCLRModel.fit` adds it)."""
 
-import json
 import logging
 import math
 import os
-import shutil
 import time
 
 import keras
 
 from keras_simclr import backend
+from keras_simclr.checkpoints import (  # noqa: F401  (ks.callbacks')
+    AtomicBackupAndRestore,
+    Preempted,
+    PreemptionCheckpoint,
+    checkpoint_position,
+    latest_checkpoint,
+    stopped_by_signal,
+)
 from keras_simclr.evaluation import knn_accuracy
 from keras_simclr.evaluation.projector import labelled_sample, write_projector
 from keras_simclr.metrics import CollapseWarning  # noqa: F401  (ks.callbacks')
-from keras_simclr.saving import atomic_path, remove_partial_writes, scratch_path
 
 
 class NaNGuard(keras.callbacks.Callback):
@@ -59,144 +65,6 @@ class NaNGuard(keras.callbacks.Callback):
             "mixed_float16 without loss scaling (use mixed_bfloat16, or compile "
             "after setting the policy), or NaN/inf values in the input images."
         )
-
-
-class AtomicBackupAndRestore(keras.callbacks.Callback):
-    """Epoch checkpoints that are never half-written; resumes an interrupted `fit`.
-
-    Like `keras.callbacks.BackupAndRestore` (same use: pass it to every run of
-    the same training, the first call starts fresh, a restarted one continues
-    after the last finished epoch), with one difference that matters when a
-    job is killed: each checkpoint (weights, optimizer and augmentation state,
-    and the epoch) is written into a temporary folder, then renamed to
-    `BACKUP_DIR/epoch-NNNNNN` in one atomic step, and only then is the
-    previous checkpoint removed. A `kill -9` at any moment leaves a complete
-    checkpoint; leftovers of an interrupted write are ignored and removed.
-    Keras' own callback writes the weights and the epoch in place, one after
-    the other.
-
-    Args:
-        backup_dir: folder for the checkpoints.
-        delete_checkpoint: remove `backup_dir` when training ends normally.
-            Defaults to True.
-        writer: whether this process writes the checkpoints. Defaults to
-            None: the process the backend names (`is_writer`: process 0 of
-            a multi-process JAX run, the chief of a multi-worker
-            strategy). Every process restores from the same folder.
-
-    Examples:
-        >>> import os, tempfile, numpy as np, keras
-        >>> backup = os.path.join(tempfile.mkdtemp(), "backup")
-        >>> model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
-        >>> model.compile("sgd", "mse")
-        >>> x = np.ones((4, 1), "float32")
-        >>> callback = AtomicBackupAndRestore(backup, delete_checkpoint=False)
-        >>> _ = model.fit(x, x, epochs=2, verbose=0, callbacks=[callback])
-        >>> sorted(os.listdir(backup))
-        ['epoch-000002']
-        >>> latest_checkpoint(backup)[0]
-        2
-    """
-
-    def __init__(self, backup_dir, delete_checkpoint=True, writer=None):
-        super().__init__()
-        if not backup_dir:
-            raise ValueError("AtomicBackupAndRestore needs a backup_dir.")
-        self.backup_dir = os.fspath(backup_dir)
-        self.delete_checkpoint = delete_checkpoint
-        self.writer = writer
-        self.restored_epoch = 0
-
-    def _writes(self):
-        if self.writer is None:
-            strategy = getattr(self.model, "distribute_strategy", None)
-            self.writer = backend.current().is_writer(strategy)
-        return self.writer
-
-    def on_train_begin(self, logs=None):
-        if self._writes():
-            remove_partial_writes(self.backup_dir)
-        found = latest_checkpoint(self.backup_dir)
-        if found is None:
-            return
-        epoch, path = found
-        if not self.model.built:
-            raise ValueError(
-                "AtomicBackupAndRestore: build the model before fit() so a "
-                "checkpoint can be restored (call it on a batch)."
-            )
-        if self.model.optimizer is not None and not self.model.optimizer.built:
-            self.model.optimizer.build(self.model.trainable_variables)
-        try:
-            self.model.load_weights(os.path.join(path, WEIGHTS_FILE))
-        except Exception as error:
-            raise ValueError(
-                f"Cannot restore the checkpoint {path!r} ({type(error).__name__}: "
-                f"{error}). It was written by a different model, or damaged "
-                "after it was written; delete the folder to start afresh."
-            ) from error
-        self.restored_epoch = epoch
-        self.model._initial_epoch = epoch  # how keras' BackupAndRestore resumes
-        epochs = (self.params or {}).get("epochs")
-        if epochs is not None and epoch >= epochs:
-            logging.getLogger("keras_simclr").warning(
-                "keras-simclr: the checkpoint restored is at epoch %d, at or past "
-                "epochs=%d: nothing was left to train.",
-                epoch,
-                epochs,
-            )
-
-    def on_epoch_end(self, epoch, logs=None):
-        if not self._writes():
-            # Every process of a run saves (the weights are read with a
-            # collective); this one into a folder it removes.
-            with scratch_path(WEIGHTS_FILE) as path:
-                self.model.save_weights(path)
-            return
-        os.makedirs(self.backup_dir, exist_ok=True)
-        final = os.path.join(self.backup_dir, f"epoch-{epoch + 1:06d}")
-        with atomic_path(final) as partial:
-            os.makedirs(partial)
-            self.model.save_weights(os.path.join(partial, WEIGHTS_FILE))
-            with open(os.path.join(partial, STATE_FILE), "w") as file:
-                json.dump({"epoch": epoch + 1}, file)
-                file.flush()
-                os.fsync(file.fileno())
-        for name in os.listdir(self.backup_dir):
-            if name.startswith("epoch-") and name != os.path.basename(final):
-                shutil.rmtree(os.path.join(self.backup_dir, name), ignore_errors=True)
-
-    def on_train_end(self, logs=None):
-        if self.delete_checkpoint and self._writes():
-            shutil.rmtree(self.backup_dir, ignore_errors=True)
-
-
-WEIGHTS_FILE = "model.weights.h5"
-STATE_FILE = "state.json"
-
-
-def latest_checkpoint(backup_dir):
-    """`(epoch, path)` of the newest complete checkpoint in `backup_dir`, or None."""
-    checkpoints = _checkpoints(backup_dir)
-    return checkpoints[-1] if checkpoints else None
-
-
-def _checkpoints(backup_dir):
-    if not os.path.isdir(backup_dir):
-        return []
-    found = []
-    for name in os.listdir(backup_dir):
-        path = os.path.join(backup_dir, name)
-        if not name.startswith("epoch-"):
-            continue
-        try:
-            with open(os.path.join(path, STATE_FILE)) as file:
-                epoch = int(json.load(file)["epoch"])
-        except (OSError, ValueError, KeyError):
-            continue
-        if os.path.isfile(os.path.join(path, WEIGHTS_FILE)):
-            found.append((epoch, path))
-    return sorted(found)
 
 
 class InputStallWarning(keras.callbacks.Callback):
@@ -317,8 +185,8 @@ class KNNMonitor(keras.callbacks.Callback):
         self.k = int(k)
 
     def on_epoch_end(self, epoch, logs=None):
-        if (epoch + 1) % self.every or logs is None:
-            return
+        if (epoch + 1) % self.every or logs is None or stopped_by_signal(self.model):
+            return  # (a run stopped by a signal has seconds to save, not to probe)
         logs["knn_accuracy"] = knn_accuracy(  # k at most the bank's size
             self.model, self.train_data, self.validation_data, k=self.k
         )
@@ -365,11 +233,16 @@ class EmbeddingProjector(keras.callbacks.Callback):
         self.every = every
 
     def on_epoch_end(self, epoch, logs=None):
-        if self.every and (epoch + 1) % self.every == 0:
+        if (
+            self.every
+            and (epoch + 1) % self.every == 0
+            and not stopped_by_signal(self.model)
+        ):
             self.write()
 
     def on_train_end(self, logs=None):
-        self.write()
+        if not stopped_by_signal(self.model):
+            self.write()
 
     def write(self):
         """Computes the sample's features now and writes the files."""

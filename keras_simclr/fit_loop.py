@@ -1,14 +1,141 @@
 """Corrections to Keras's `fit` loop that `SimCLRModel.fit` applies.
 
 Not the model's concern but Keras's loop's: the batch split over the step's
-devices (checked before the first step, with the run's one batch message)
-and the optimizer's step counter on data of unknown length.
+devices (checked before the first step, with the run's one batch message),
+the optimizer's step counter on data of unknown length, and a start inside
+an epoch (`fit_from_checkpoint`: Keras starts only at an epoch's first step).
 """
+
+import logging
 
 import keras
 
 from keras_simclr import backend
 from keras_simclr.batching import plan_batch
+from keras_simclr.checkpoints import AtomicBackupAndRestore
+
+
+def fit_from_checkpoint(keras_fit, model, data, epochs, callbacks, **fit_arguments):
+    """`keras_fit` (Keras's `Model.fit`) of `data` from the position of the
+    checkpoint a callback restores, if any.
+
+    The checkpointing callback (`AtomicBackupAndRestore` and its subclass
+    `PreemptionCheckpoint`) restores the weights before the first step, and
+    the data is sought to the checkpoint's position (`PretrainingData.seek`).
+    Keras's loop starts only at an epoch's first step, so a start inside
+    epoch `e` runs as two `fit`s sharing one `CallbackList` (its callbacks
+    see one run: `on_train_begin` and `on_train_end` once, one `History`):
+    the rest of epoch `e`, then the epochs after it.
+    """
+    callbacks = list(callbacks or [])
+    saver = next((c for c in callbacks if isinstance(c, AtomicBackupAndRestore)), None)
+    start = saver.restore(model) if saver is not None else None
+    if saver is not None:
+        saver.data = data  # its checkpoints keep the data's position
+    callbacks.append(DataFollowsEpochs(data, start))
+    steps = fit_arguments.pop("steps_per_epoch", data.steps_per_epoch)
+    if start is None:
+        return keras_fit(
+            data.dataset,
+            epochs=epochs,
+            callbacks=callbacks,
+            steps_per_epoch=steps,
+            **fit_arguments,
+        )
+    fit_arguments.pop("initial_epoch", None)
+    epoch, step = start.epoch, start.step
+    if not data.seek(epoch, step, start.data) and step:
+        LOGGER.warning(
+            "keras-simclr: resuming %s, but this data's order cannot be sought "
+            "(only numpy images and photo folders' can): the rest of the epoch "
+            "trains %s steps from the data's own start.",
+            start,
+            "its remaining" if steps is None else steps - step,
+        )
+    if not step or epoch >= epochs:
+        return keras_fit(
+            data.dataset,
+            epochs=epochs,
+            initial_epoch=epoch,
+            callbacks=callbacks,
+            steps_per_epoch=steps,
+            **fit_arguments,
+        )
+    verbose = fit_arguments.pop("verbose", "auto")
+    segments = OneRun(
+        callbacks,
+        add_history=True,
+        add_progbar=verbose != 0,
+        verbose=verbose,
+        epochs=epochs,
+        steps=None if steps is None else steps - step,
+        model=model,
+    )
+    history = keras_fit(
+        data.dataset,
+        epochs=epoch + 1,
+        initial_epoch=epoch,
+        callbacks=segments,
+        steps_per_epoch=None if steps is None else steps - step,
+        verbose=verbose,
+        **fit_arguments,
+    )
+    if epoch + 1 < epochs and not model.stop_training:
+        data.seek(epoch + 1, 0, start.data)
+        segments.set_params({**segments.params, "steps": steps})
+        model._initial_epoch = None  # (set by a Keras BackupAndRestore)
+        history = keras_fit(
+            data.dataset,
+            epochs=epochs,
+            initial_epoch=epoch + 1,
+            callbacks=segments,
+            steps_per_epoch=steps,
+            verbose=verbose,
+            **fit_arguments,
+        )
+    segments.end()
+    return history
+
+
+class OneRun(keras.callbacks.CallbackList):
+    """A `CallbackList` that several `fit` calls share as one run: the first
+    `on_train_begin` and, through `end()`, one `on_train_end`."""
+
+    def __init__(self, *arguments, **keywords):
+        super().__init__(*arguments, **keywords)
+        self._begun, self._end_logs = False, None
+
+    def on_train_begin(self, logs=None):
+        if not self._begun:
+            self._begun = True
+            super().on_train_begin(logs)
+
+    def on_train_end(self, logs=None):
+        self._end_logs = logs
+
+    def end(self):
+        super().on_train_end(self._end_logs)
+
+
+class DataFollowsEpochs(keras.callbacks.Callback):
+    """Tells the data each epoch's start (`PretrainingData.begin_epoch`): a
+    photo reader's pass then follows that epoch's order; the resumed epoch
+    is sought again (Keras's JAX trainer reads a batch to build the model
+    before training, from an iterator of its own, which moves a reader on)."""
+
+    def __init__(self, data, start=None):
+        super().__init__()
+        self.data, self.start = data, start
+
+    def on_epoch_begin(self, epoch, logs=None):
+        start = self.start
+        if start is not None and epoch == start.epoch:
+            self.data.seek(start.epoch, start.step, start.data)
+        else:
+            self.data.begin_epoch(epoch)
+
+
+LOGGER = logging.getLogger("keras_simclr")
 
 
 def loop_corrections(model, data):
@@ -56,4 +183,11 @@ class IterationsFollowSteps(keras.callbacks.Callback):
             self.model.optimizer.iterations.assign(self.steps)
 
 
-__all__ = ["IterationsFollowSteps", "check_batch_splits", "loop_corrections"]
+__all__ = [
+    "DataFollowsEpochs",
+    "IterationsFollowSteps",
+    "OneRun",
+    "check_batch_splits",
+    "fit_from_checkpoint",
+    "loop_corrections",
+]

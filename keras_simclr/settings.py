@@ -111,6 +111,14 @@ class PretrainingSettings:
         None, "default 0 < 64 px, else 0.5", float, resumed=True
     )
     resume: bool = _setting(False, "continue from OUTPUT.backup/", action="store_true")
+    checkpoint_every: int = _setting(
+        500,
+        "also checkpoint every N steps of an epoch, so that a kill -9 loses at "
+        "most N steps (SIGTERM/SIGINT checkpoint the step they stop at; "
+        "default 500)",
+        positive(int),
+        metavar="N",
+    )
     strategy: str = _setting("default", "tf.distribute / JAX", choices=STRATEGIES)
     input_service: str | None = _setting(
         None,

@@ -9,7 +9,11 @@ from keras import ops
 from keras_simclr import backend
 from keras_simclr.datasets.pretraining import evaluation_data, prepare_fit
 from keras_simclr.distribute import num_replicas
-from keras_simclr.fit_loop import check_batch_splits, loop_corrections
+from keras_simclr.fit_loop import (
+    check_batch_splits,
+    fit_from_checkpoint,
+    loop_corrections,
+)
 from keras_simclr.gradient_cache import encode_in_chunks
 from keras_simclr.layers import ProjectionHead, SimCLRAugmentation
 from keras_simclr.losses import NTXent, check_temperature
@@ -207,10 +211,14 @@ class SimCLRModel(keras.Model):
         data = prepare_fit(x, y, batch_size, kwargs, check_values=check)
         check_batch_splits(data.dataset)
         added = [CollapseWarning(), *loop_corrections(self, data)]
-        kwargs["callbacks"] = [*(kwargs.get("callbacks") or []), *added]
+        callbacks = [*(kwargs.pop("callbacks", None) or []), *added]
         # The data shuffles itself: `shuffle=False` keeps Keras from warning
-        # that it cannot shuffle a dataset.
-        history = super().fit(data.dataset, epochs=epochs, shuffle=False, **kwargs)
+        # that it cannot shuffle a dataset. A checkpoint restored starts the
+        # data at its position, inside an epoch too.
+        history = fit_from_checkpoint(
+            super().fit, self, data, epochs, callbacks, shuffle=False, **kwargs
+        )
+        kwargs["callbacks"] = callbacks
         data.report_skipped_files()
         data.check_trained(history, epochs, kwargs.get("callbacks"))
         return history

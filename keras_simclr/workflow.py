@@ -16,6 +16,7 @@ import contextlib
 import dataclasses
 import importlib.util
 import shutil
+import signal
 import time
 import typing
 import warnings
@@ -215,11 +216,11 @@ def resume(plan, model, say, writer):
     """Stage 3: refuses a checkpoint without `resume` or under other
     settings; records this run's settings beside its checkpoints."""
     s, backup = plan.settings, plan.backup
-    found = callbacks.latest_checkpoint(backup)
+    found = callbacks.checkpoint_position(backup)
     if found and not s.resume:
         raise ValueError(
-            f"{backup}/ holds the checkpoint of an interrupted run (after epoch "
-            f"{found[0]}); pass --resume to continue it, or delete the folder."
+            f"{backup}/ holds the checkpoint of an interrupted run ({found}); "
+            "pass --resume to continue it, or delete the folder."
         )
     recorded = s.resumed(image_size=plan.image_size, temperature=model.temperature)
     if found:
@@ -228,7 +229,7 @@ def resume(plan, model, say, writer):
         _record_settings(backup, recorded)
     if s.resume:
         say(
-            f"keras-simclr: resuming after epoch {found[0]} from {found[1]}"
+            f"keras-simclr: resuming {found} from {found.path}"
             if found
             else f"keras-simclr: --resume: no checkpoint in {backup}/, starting afresh"
         )
@@ -249,6 +250,10 @@ def fit(plan, model, say, writer):
     )
     say(f"keras-simclr: settings: {s.describe()}")
     timeout = s.input_timeout if s.input_service else None
+    # The checkpoint is removed only once the model is saved.
+    saver = callbacks.PreemptionCheckpoint(
+        plan.backup, every_steps=s.checkpoint_every, delete_checkpoint=False
+    )
     start = time.time()
     with warnings.catch_warnings():
         # A photo reader's size is unknown until its first pass ends (files
@@ -262,12 +267,20 @@ def fit(plan, model, say, writer):
             epochs=s.epochs,
             callbacks=[
                 callbacks.NaNGuard(),
-                # The checkpoint is removed only once the model is saved.
-                callbacks.AtomicBackupAndRestore(plan.backup, delete_checkpoint=False),
+                saver,
                 *_input_service_watch(s.input_service, say, timeout, plan.backup),
                 *_monitors(plan.splits, s.epochs, s.probe, s.tensorboard, writer),
             ],
             verbose=s.verbose,
+        )
+    if saver.stopped_by:
+        name = signal.Signals(saver.stopped_by).name
+        raise callbacks.Preempted(
+            saver.stopped_by,
+            saver.checkpoint,
+            f"stopped by {name} {callbacks.checkpoint_position(plan.backup)}: "
+            f"checkpoint {saver.checkpoint}; run the same command with --resume to "
+            f"continue at the next step (exit status {saver.exit_status}).",
         )
     say(f"keras-simclr: trained in {time.time() - start:.0f} s")
     return history
@@ -387,9 +400,9 @@ def _fit_or_say_lost(model, plan, say, **fit_arguments):
             backend.current().is_lost_process(error)
         ):
             raise
-        found = callbacks.latest_checkpoint(backup)
+        found = callbacks.checkpoint_position(backup)
         where = (
-            f"the last complete checkpoint is {found[1]} (after epoch {found[0]})"
+            f"the last complete checkpoint is {found.path} ({found})"
             if found
             else f"no epoch was complete ({backup}/ holds no checkpoint)"
         )

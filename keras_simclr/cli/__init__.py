@@ -152,6 +152,11 @@ def main(argv=None):
     }
     try:
         return handlers[args.command](args)
+    except keras_simclr.callbacks.Preempted as stopped:
+        # Schedulers read the status: 143 (SIGTERM) / 130 (SIGINT), as a
+        # shell reports a process those signals ended; Slurm requeues on it.
+        print(f"keras-simclr: {stopped}", file=sys.stderr, flush=True)
+        return stopped.exit_status
     except (ValueError, FileNotFoundError, FloatingPointError) as error:
         print(f"keras-simclr: error: {error}", file=sys.stderr)
         return 1

@@ -328,6 +328,7 @@ def build(
     num_items=None,
     total_items=None,
     shares=1,
+    order=None,
 ):
     """The common pipeline (see the module docstring): items → batches of views.
 
@@ -343,6 +344,8 @@ def build(
         num_items: the number of items of this pipeline, when known.
         total_items: the number of items of all pipelines, when known.
         shares: the number of pipelines the items are shared among.
+        order: the `EpochOrder` `items` already follow (not shuffled
+            again), or None.
 
     Returns:
         A batched, prefetched `tf.data.Dataset` carrying its `ReaderInfo`
@@ -352,7 +355,7 @@ def build(
     # (they live in this process, and cannot be sent to the workers).
     remote = options.input_service is not None
     tracker = None if remote else DecodeTracker()
-    if options.shuffle:
+    if options.shuffle and order is None:
         items = items.shuffle(
             options.shuffle_buffer, seed=options.seed, reshuffle_each_iteration=True
         )
@@ -401,6 +404,7 @@ def build(
         total_items=num_items if total_items is None else total_items,
         shares=shares,
         input_service=options.input_service,
+        order=order,
     )
     return attach(dataset, info)
 

@@ -7,6 +7,7 @@ import tensorflow as tf
 from keras_simclr import backend
 from keras_simclr.datasets import encoded_images
 from keras_simclr.datasets.listing import IMAGE_EXTENSIONS, list_image_files
+from keras_simclr.datasets.order import EpochOrder
 
 __all__ = ["IMAGE_EXTENSIONS", "image_files", "list_image_files"]
 
@@ -107,8 +108,14 @@ def files_reader(paths, labels, class_names, options, input_context=None):
         shard = input_context.input_pipeline_id
         items = items.shard(shards, shard)
         paths = paths[shard::shards]
+        labels = None if labels is None else list(labels)[shard::shards]
     if options.shuffle_buffer is None:
         options = dataclasses.replace(options, shuffle_buffer=max(len(paths), 1))
+    order = None
+    if options.mode == "pretrain" and options.shuffle and not options.input_service:
+        # Files are shuffled in full, in an order a resumed run can seek to
+        # (`EpochOrder`): a pass's order is drawn from (seed, epoch).
+        items, order = _ordered(paths, labels, options.seed)
     return encoded_images.build(
         items,
         options,
@@ -120,7 +127,22 @@ def files_reader(paths, labels, class_names, options, input_context=None):
         num_items=len(paths),
         total_items=total,
         shares=1 if input_context is None else input_context.num_input_pipelines,
+        order=order,
     )
+
+
+def _ordered(paths, labels, seed):
+    """The `(key, path, label)` items of `paths` in an `EpochOrder`, and the
+    order."""
+    order = EpochOrder(len(paths), seed)
+    paths = tf.constant(list(paths), tf.string)
+    labels = tf.constant([-1] * len(paths) if labels is None else list(labels))
+
+    def item(index):
+        path = tf.gather(paths, index)
+        return path, path, tf.gather(labels, index)
+
+    return order.one_pass().map(item), order
 
 
 def process_context():

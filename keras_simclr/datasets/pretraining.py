@@ -35,6 +35,7 @@ import tensorflow as tf
 from keras_simclr import backend
 from keras_simclr.batching import plan_batch
 from keras_simclr.datasets.iteration import quiet_options
+from keras_simclr.datasets.order import EpochOrder
 
 LOGGER = logging.getLogger("keras_simclr")
 
@@ -75,6 +76,8 @@ class ReaderInfo:
         shares: the number of pipelines (processes) the files are shared
             among, each reading its own files.
         input_service: the tf.data service that runs the pipeline, or None.
+        order: the `EpochOrder` of its files (a shuffled "pretrain" reader of
+            files), or None: its order cannot be sought.
     """
 
     file_paths: tuple
@@ -87,6 +90,7 @@ class ReaderInfo:
     total_items: typing.Any = None
     shares: int = 1
     input_service: typing.Any = None
+    order: typing.Any = dataclasses.field(default=None, repr=False, compare=False)
 
     @property
     def num_files(self):
@@ -120,16 +124,59 @@ class PretrainingData:
             schedule with: `steps_per_epoch` when set, else a reader's
             images // batch size when its count is known (an epoch, one
             pass, is a few steps shorter when files are skipped), else None.
+        order: the `EpochOrder` a resumed run seeks (numpy images, a
+            shuffled photo reader of files), or None: the data starts where
+            it starts.
     """
 
     dataset: typing.Any
     steps_per_epoch: typing.Any
     info: typing.Any = None
     planned_steps_per_epoch: typing.Any = None
+    order: typing.Any = None
 
     def __post_init__(self):
         if self.planned_steps_per_epoch is None:
             self.planned_steps_per_epoch = self.steps_per_epoch
+
+    def position_state(self):
+        """What a checkpoint keeps so that `seek` finds this position again:
+        the order's seed and the files skipped so far (a JSON-able dict)."""
+        if self.order is None:
+            return {}
+        return {**self.order.state(), "skipped": self.skipped_files()}
+
+    def seek(self, epoch, step, state=None):
+        """The next iteration of `dataset` starts at step `step` (0-based)
+        of epoch `epoch`, as in the run whose `position_state` is `state`.
+
+        Numpy images count steps of the global batch over the whole stream
+        (so `steps_per_epoch` may differ from an epoch of images); a photo
+        reader counts its batches into the pass, passing over the files the
+        run skipped as it did. Returns False when the order cannot be
+        sought (`order` None).
+        """
+        if self.order is None:
+            return False
+        state = state or {}
+        order = self.order
+        if order.batch_size is not None:  # numpy images: one endless stream
+            position = epoch * self.steps_per_epoch + step
+            per_epoch = order.count // order.batch_size
+            epoch, step = divmod(position, per_epoch)
+            order.seek(epoch, step * order.batch_size, state.get("seed"))
+            return True
+        paths = {path: index for index, path in enumerate(self.info.file_paths)}
+        left_out = [paths[path] for path in state.get("skipped", ()) if path in paths]
+        order.seek(epoch, step * self.info.batch_size, state.get("seed"), left_out)
+        return True
+
+    def begin_epoch(self, epoch):
+        """Called before each epoch's first step: a reader's pass of epoch
+        `epoch` follows that epoch's order. (Numpy images are one stream,
+        placed once by `seek`.)"""
+        if self.order is not None and self.order.batch_size is None:
+            self.order.begin_epoch(epoch)
 
     def skipped_files(self):
         """Files the reader skipped so far; [] for data that is not a reader's."""
@@ -217,8 +264,13 @@ def pretraining_data(
             raise ValueError("`y` must be None when `x` is a PretrainingData.")
         return x
     share = backend.current().process_share()  # (processes, this one)
+    order = None
     if isinstance(x, np.ndarray):
-        dataset = _batches_of_arrays(x, y, batch_size or 32, shuffle, seed, share)
+        dataset, order = _batches_of_arrays(
+            x, y, batch_size or 32, shuffle, seed, share
+        )
+        if steps_per_epoch is None:
+            steps_per_epoch = len(x) // (batch_size or 32)
     elif _is_distributed(x):
         # Built by `strategy.distribute_datasets_from_function`: it cannot be
         # mapped any more, so its function must yield the model's form.
@@ -245,6 +297,7 @@ def pretraining_data(
     info = reader_info(x)
     if info is not None:
         dataset, info = _reader_share(dataset, info, batch_size, share)
+        order = info.order
     planned = None
     fixed = info is not None and (info.shares > 1 or info.input_service)
     if fixed and steps_per_epoch is None:
@@ -264,6 +317,7 @@ def pretraining_data(
                 )
             steps_per_epoch = planned
             dataset = dataset.repeat()
+            order = None  # epochs straddle passes: not sought (yet)
         else:
             raise ValueError(
                 "This reader's size is unknown, and the processes of a run (or "
@@ -296,7 +350,7 @@ def pretraining_data(
     # deletion does not wait for tf.data's autotuning thread (up to a
     # minute, at random; `iteration.quiet_options`).
     dataset = dataset.with_options(quiet_options())
-    return PretrainingData(dataset, steps_per_epoch, info, planned)
+    return PretrainingData(dataset, steps_per_epoch, info, planned, order)
 
 
 def _reader_share(dataset, info, batch_size, share):
@@ -487,7 +541,29 @@ def _batches_of_arrays(images, labels, batch_size, shuffle, seed, share=(1, 0)):
         )
     if share[0] > 1 and seed is None:
         seed = 0  # every process shuffles the same arrays the same way
-    return batch_arrays(images, labels, batch_size, shuffle, True, seed)
+    return array_stream(images, labels, batch_size, shuffle, seed)
+
+
+def array_stream(images, labels, batch_size, shuffle, seed=None):
+    """Every epoch's batches of `images` (or `(images, labels)`), one epoch
+    after the other, in an `EpochOrder` a resumed run seeks to; each
+    epoch's partial batch is left out.
+
+    Returns:
+        `(dataset, order)`: an infinite `tf.data.Dataset` and its
+        `EpochOrder`.
+    """
+    order = EpochOrder(len(images), seed, shuffle)
+    images = tf.convert_to_tensor(images)
+    labels = None if labels is None else tf.convert_to_tensor(np.asarray(labels))
+
+    def gather(indices):
+        if labels is None:
+            return tf.gather(images, indices)
+        return tf.gather(images, indices), tf.gather(labels, indices)
+
+    stream = order.stream(batch_size).map(gather, num_parallel_calls=tf.data.AUTOTUNE)
+    return stream, order
 
 
 def process_rows(dataset, share):

@@ -1,0 +1,136 @@
+"""A seeded order of a dataset's items that a resumed run can seek to.
+
+Why not `Dataset.shuffle(reshuffle_each_iteration=True)`: its order of
+epoch `e` exists only in the iterator that got there, so a run restarted
+after a preemption can reach the middle of an epoch only by reading (and
+decoding) everything before it, and tf.data's iterator checkpoints of a
+shuffle hold its whole buffer (every image of an array). Here the order of
+epoch `e` is a stateless permutation of `range(count)` under `(seed, e)`,
+and seeking skips item INDICES before anything is gathered, read or
+decoded: exact and cheap.
+
+The position lives in `tf.Variable`s that the dataset reads when an epoch
+starts, so the same dataset object serves a fresh run, a resumed one and
+every epoch after it.
+
+Examples:
+    >>> order = EpochOrder(6, seed=3)
+    >>> epochs = order.stream(batch_size=2).take(6)
+    >>> first = [b.numpy().tolist() for b in epochs]
+    >>> order.seek(epoch=1, items=2)    # as after 4 of 6 steps
+    >>> after = [b.numpy().tolist() for b in order.stream(batch_size=2).take(2)]
+    >>> after == first[4:]
+    True
+"""
+
+import secrets
+
+import numpy as np
+import tensorflow as tf
+
+
+class EpochOrder:
+    """The order of `count` items in each epoch: a permutation of
+    `range(count)` drawn from `(seed, epoch)`, or `range(count)` itself
+    without `shuffle`.
+
+    Args:
+        count: int, the items of one epoch (this process's share).
+        seed: int, or None for one drawn from the system (saved in a
+            checkpoint's state, so a resumed run keeps it).
+        shuffle: bool. Defaults to True.
+    """
+
+    def __init__(self, count, seed=None, shuffle=True):
+        self.count = int(count)
+        self.shuffle = shuffle
+        self.batch_size = None  # set by `stream(batch_size)`
+        seed = secrets.randbelow(2**31) if seed is None else int(seed)
+        with tf.init_scope():  # never a model's variables, under any scope
+            self.seed = tf.Variable(seed, dtype=tf.int64, trainable=False)
+            self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
+            self.skip = tf.Variable(0, dtype=tf.int64, trainable=False)
+
+    def indices(self, epoch):
+        """The order of `epoch` (a scalar tensor): int64 `(count,)`."""
+        items = tf.range(self.count, dtype=tf.int64)
+        if not self.shuffle:
+            return items
+        seed = tf.stack([self.seed, tf.cast(epoch, tf.int64)])
+        return tf.random.experimental.stateless_shuffle(items, seed=seed)
+
+    def stream(self, batch_size=None):
+        """Every epoch from the position `seek` set, one after the other
+        (an infinite dataset): item indices, or `batch_size` batches of
+        them with each epoch's partial batch left out. The first epoch
+        starts `skip` items in."""
+        self.batch_size = batch_size
+
+        def epoch_items(counted):
+            epoch = self.epoch + counted
+            skip = tf.where(counted == 0, self.skip, 0)
+            items = self.indices(epoch)
+            if batch_size is None:
+                return tf.data.Dataset.from_tensor_slices(items).skip(skip)
+            steps = self.count // batch_size
+            batches = tf.reshape(items[: steps * batch_size], (steps, batch_size))
+            return tf.data.Dataset.from_tensor_slices(batches).skip(skip // batch_size)
+
+        stream = tf.data.Dataset.counter(dtype=tf.int64).flat_map(epoch_items)
+        # flat_map cannot know: said, so that Keras sees an endless stream.
+        infinite = tf.data.experimental.assert_cardinality(tf.data.INFINITE_CARDINALITY)
+        return stream.apply(infinite)
+
+    def one_pass(self):
+        """One epoch per iteration (a finite dataset of item indices): the
+        epoch `seek` or `begin_epoch` set, from its `skip`-th item; each
+        iteration moves on to the next epoch (a repeated pass too)."""
+
+        def epoch_items(_):
+            epoch = self.epoch.assign_add(1) - 1
+            skip = self.skip.read_value()
+            with tf.control_dependencies([skip]):
+                cleared = self.skip.assign(0)
+            with tf.control_dependencies([cleared]):
+                items = self.indices(epoch)
+            return tf.data.Dataset.from_tensor_slices(items).skip(skip)
+
+        return tf.data.Dataset.from_tensors(np.int64(0)).flat_map(epoch_items)
+
+    def begin_epoch(self, epoch):
+        """The next pass reads `epoch`'s order from its start."""
+        self.epoch.assign(int(epoch))
+        self.skip.assign(0)
+
+    def seek(self, epoch, items=0, seed=None, left_out=()):
+        """The next iteration starts `items` good items into `epoch`.
+
+        Args:
+            epoch: int.
+            items: int, items already trained in that epoch.
+            seed: the seed of the run being resumed (its checkpoint's), or
+                None to keep this one.
+            left_out: indices of items the reader skipped (undecodable
+                files): they are passed over without counting, as they
+                were in the run that trained them.
+        """
+        if seed is not None:
+            self.seed.assign(int(seed))
+        left_out = set(int(index) for index in left_out)
+        skip = int(items)
+        if left_out:  # the position in the order of the `items`-th kept item
+            kept, skip = 0, 0
+            for index in self.indices(epoch).numpy():
+                if kept == items:
+                    break
+                kept += int(index) not in left_out
+                skip += 1
+        self.epoch.assign(int(epoch))
+        self.skip.assign(skip)
+
+    def state(self):
+        """What a checkpoint keeps to seek again: `{"seed": int}`."""
+        return {"seed": int(self.seed.numpy())}
+
+
+__all__ = ["EpochOrder"]
