@@ -7,6 +7,7 @@ never stopped. The worker (`workers/preempted_run.py`) records the images
 each step trains from the batches Keras's `fit` receives.
 """
 
+import errno
 import json
 import os
 import signal
@@ -16,8 +17,10 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
+from harness import tiny_model
 
 import keras_simclr as ks
+from keras_simclr.datasets.order import EpochOrder
 
 WORKER = os.path.join(os.path.dirname(__file__), "workers", "preempted_run.py")
 # Bitwise-identical reruns on CPU need oneDNN's kernels off (docs/guarantees.md).
@@ -145,3 +148,170 @@ def test_kill_9_loses_at_most_checkpoint_every_steps(tmp_path):
     expected, final = np.load(tmp_path / "a.npz"), np.load(tmp_path / "b2.npz")
     for name in expected:
         np.testing.assert_allclose(final[name], expected[name], atol=1e-6)
+
+
+def small_keras_model():
+    import keras
+
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    return model
+
+
+def signal_at(step, *numbers):
+    import keras
+
+    class Send(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if batch + 1 == step:
+                for number in numbers:
+                    signal.raise_signal(number)
+
+    return Send()
+
+
+def test_handlers_are_installed_only_while_fit_runs_with_the_callback(tmp_path):
+    before = {
+        number: signal.getsignal(number) for number in (signal.SIGTERM, signal.SIGINT)
+    }
+    model, x = small_keras_model(), np.ones((8, 1), "float32")
+    seen = []
+
+    class Look(ks.callbacks.NaNGuard):
+        def on_train_batch_end(self, batch, logs=None):
+            seen.append(signal.getsignal(signal.SIGTERM))
+
+    model.fit(x, x, batch_size=4, verbose=0, callbacks=[Look()])
+    assert seen[-1] == before[signal.SIGTERM]  # plain fit: untouched
+    checkpoint = ks.callbacks.PreemptionCheckpoint(str(tmp_path / "backup"))
+    model.fit(x, x, batch_size=4, verbose=0, callbacks=[Look(), checkpoint])
+    assert seen[-1] == checkpoint._on_signal
+    assert {n: signal.getsignal(n) for n in before} == before
+
+
+def test_a_second_signal_stops_at_once_and_keeps_the_last_checkpoint(tmp_path):
+    model, x = small_keras_model(), np.ones((16, 1), "float32")
+    backup = str(tmp_path / "backup")
+    checkpoint = ks.callbacks.PreemptionCheckpoint(backup, every_steps=1)
+    with pytest.raises(KeyboardInterrupt):  # SIGINT's own handler, put back
+        model.fit(
+            x,
+            x,
+            batch_size=4,
+            epochs=2,
+            verbose=0,
+            callbacks=[signal_at(3, signal.SIGINT, signal.SIGINT), checkpoint],
+        )
+    position = ks.callbacks.checkpoint_position(backup)
+    assert (position.epoch, position.step) == (0, 2)  # every step, before the 3rd
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_a_full_disk_keeps_the_previous_checkpoint_and_says_so(tmp_path, monkeypatch):
+    import keras
+
+    model, x = small_keras_model(), np.ones((16, 1), "float32")
+    backup = str(tmp_path / "backup")
+    model.fit(
+        x,
+        x,
+        batch_size=4,
+        verbose=0,
+        callbacks=[ks.callbacks.PreemptionCheckpoint(backup, delete_checkpoint=False)],
+    )
+    saved = keras.Model.save_weights
+
+    def full_disk(self, path, *arguments, **keywords):
+        saved(self, path, *arguments, **keywords)  # half the file, then no space
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(keras.Model, "save_weights", full_disk)
+    with pytest.raises(OSError, match="disk is full.*epoch-000001, is complete"):
+        model.fit(
+            x,
+            x,
+            batch_size=4,
+            epochs=2,
+            verbose=0,
+            callbacks=[ks.callbacks.PreemptionCheckpoint(backup, every_steps=2)],
+        )
+    assert sorted(os.listdir(backup)) == ["epoch-000001"]  # no partial left
+    monkeypatch.undo()
+    restored = small_keras_model()
+    restored.build((None, 1))
+    ks.callbacks.AtomicBackupAndRestore(backup).restore(restored)
+    for got, want in zip(restored.get_weights(), model.get_weights()):
+        assert got.shape == want.shape
+
+
+def test_a_plain_keras_model_restarts_the_stopped_epoch_and_says_so(tmp_path, caplog):
+    model, x = small_keras_model(), np.ones((16, 1), "float32")
+    backup = str(tmp_path / "backup")
+    checkpoint = ks.callbacks.PreemptionCheckpoint(backup)
+    model.fit(
+        x,
+        x,
+        batch_size=4,
+        epochs=2,
+        verbose=0,
+        callbacks=[signal_at(2, signal.SIGTERM), checkpoint],
+    )
+    assert checkpoint.exit_status == 143 and checkpoint.checkpoint.endswith(
+        "step-000000002"
+    )
+    resumed = small_keras_model()
+    resumed.build((None, 1))
+    history = resumed.fit(
+        x,
+        x,
+        batch_size=4,
+        epochs=2,
+        verbose=0,
+        callbacks=[ks.callbacks.PreemptionCheckpoint(backup)],
+    )
+    assert (
+        history.epoch == [0, 1]
+        and "only SimCLRModel.fit starts inside an epoch" in caplog.text
+    )
+
+
+def test_simclr_model_resumes_inside_the_epoch_in_process(tmp_path):
+    # The same as the subprocess tests, in one process and on numpy images:
+    # one History, the epochs after the stopped one, the same step count.
+    images = np.random.default_rng(0).integers(0, 256, (24, 16, 16, 3), "uint8")
+    backup = str(tmp_path / "backup")
+    model = tiny_model()
+    model.compile(optimizer=ks.optimizers.LARS(0.1))
+    first = ks.callbacks.PreemptionCheckpoint(backup)
+    model.fit(
+        images,
+        batch_size=4,
+        epochs=3,
+        verbose=0,
+        callbacks=[signal_at(4, signal.SIGTERM), first],
+    )
+    assert int(model.optimizer.iterations) == 4 and first.exit_status == 143
+    resumed = tiny_model()
+    resumed.compile(optimizer=ks.optimizers.LARS(0.1))
+    history = resumed.fit(
+        images,
+        batch_size=4,
+        epochs=3,
+        verbose=0,
+        callbacks=[ks.callbacks.PreemptionCheckpoint(backup)],
+    )
+    assert int(resumed.optimizer.iterations) == 18
+    assert history.epoch == [0, 1, 2] and len(history.history["loss"]) == 3
+    assert not os.path.exists(backup)  # finished: the checkpoints are removed
+
+
+def test_epoch_order_seek_passes_over_left_out_items_as_numpy_does():
+    order = EpochOrder(10, seed=5)
+    full = [int(i) for i in order.one_pass()]  # epoch 0
+    left_out = {full[1], full[4]}
+    kept = [i for i in full if i not in left_out]
+    order.seek(0, items=3, left_out=left_out)
+    after = [int(i) for i in order.one_pass() if int(i) not in left_out]
+    assert after == kept[3:]
+    order.begin_epoch(0)
+    assert [int(i) for i in order.one_pass()] == full
