@@ -10,10 +10,13 @@ each step trains from the batches Keras's `fit` receives.
 import errno
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
+import time
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -151,16 +154,12 @@ def test_kill_9_loses_at_most_checkpoint_every_steps(tmp_path):
 
 
 def small_keras_model():
-    import keras
-
     model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
     model.compile("sgd", "mse")
     return model
 
 
 def signal_at(step, *numbers):
-    import keras
-
     class Send(keras.callbacks.Callback):
         def on_train_batch_end(self, batch, logs=None):
             if batch + 1 == step:
@@ -208,8 +207,6 @@ def test_a_second_signal_stops_at_once_and_keeps_the_last_checkpoint(tmp_path):
 
 
 def test_a_full_disk_keeps_the_previous_checkpoint_and_says_so(tmp_path, monkeypatch):
-    import keras
-
     model, x = small_keras_model(), np.ones((16, 1), "float32")
     backup = str(tmp_path / "backup")
     model.fit(
@@ -315,3 +312,35 @@ def test_epoch_order_seek_passes_over_left_out_items_as_numpy_does():
     assert after == kept[3:]
     order.begin_epoch(0)
     assert [int(i) for i in order.one_pass()] == full
+
+
+def test_the_command_line_exits_143_on_sigterm_and_resume_finishes(tmp_path):
+    # The user's path: `keras-simclr pretrain` on the embedded digits, SIGTERM
+    # once the first epoch is checkpointed (inside epoch 2, or at its end).
+    output = str(tmp_path / "model.keras")
+    arguments = [sys.executable, "-m", "keras_simclr.cli", "pretrain", "--output"]
+    arguments += [output, "--no-probe", "--epochs", "4", "--width", "0.0625"]
+    arguments += ["--image-size", "16", "--batch-size", "64", "--verbose", "2"]
+    process = subprocess.Popen(
+        arguments, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    deadline = time.time() + 240
+    while ks.callbacks.latest_checkpoint(output + ".backup") is None:
+        assert process.poll() is None, process.stdout.read()[-3000:]
+        assert time.time() < deadline, "no checkpoint was written"
+        time.sleep(0.02)
+    sent = time.time()
+    process.send_signal(signal.SIGTERM)
+    first = process.communicate(timeout=120)[0]
+    assert process.returncode == 143, first[-3000:]
+    assert time.time() - sent < 30, "longer than a spot instance's grace period"
+    assert "keras-simclr: stopped by SIGTERM" in first and "--resume" in first
+    assert not os.path.exists(output)
+
+    resumed = subprocess.run(
+        [*arguments, "--resume"], env=ENV, capture_output=True, text=True, timeout=300
+    )
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    steps = int(re.search(r"4 epochs x (\d+) steps", resumed.stdout).group(1))
+    model = keras.models.load_model(output)
+    assert int(model.optimizer.iterations) == 4 * steps
