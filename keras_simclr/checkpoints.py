@@ -11,6 +11,7 @@ there (`PretrainingData.position_state`). `SimCLRModel.fit` reads it before
 its first step and starts at the next step of the same epoch.
 """
 
+import contextlib
 import dataclasses
 import errno
 import json
@@ -157,10 +158,14 @@ class AtomicBackupAndRestore(keras.callbacks.Callback):
                 f"{type(self).__name__}: build the model before fit() so a "
                 "checkpoint can be restored (call it on a batch)."
             )
-        if model.optimizer is not None and not model.optimizer.built:
-            model.optimizer.build(model.trainable_variables)
+        # (Before `fit`, which would enter it: variables of a tf.distribute
+        # model are made in its strategy's scope.)
+        strategy = getattr(model, "distribute_strategy", None)
         try:
-            model.load_weights(os.path.join(found.path, WEIGHTS_FILE))
+            with strategy.scope() if strategy else contextlib.nullcontext():
+                if model.optimizer is not None and not model.optimizer.built:
+                    model.optimizer.build(model.trainable_variables)
+                model.load_weights(os.path.join(found.path, WEIGHTS_FILE))
         except Exception as error:
             raise ValueError(
                 f"Cannot restore the checkpoint {found.path!r} "
@@ -204,16 +209,16 @@ class AtomicBackupAndRestore(keras.callbacks.Callback):
     def save(self, epoch, step):
         """Writes the checkpoint of `step` steps into epoch `epoch + 1`
         (`epoch` finished) atomically, then removes the older ones. Returns
-        its folder (None in a process that does not write)."""
+        its folder (the writer's, in every process of a run)."""
+        name = f"epoch-{epoch:06d}" + (f"-step-{step:09d}" if step else "")
+        final = os.path.join(self.backup_dir, name)
         if not self._writes():
             # Every process of a run saves (the weights are read with a
             # collective); this one into a folder it removes.
             with scratch_path(WEIGHTS_FILE) as path:
                 self.model.save_weights(path)
-            return None
+            return final
         os.makedirs(self.backup_dir, exist_ok=True)
-        name = f"epoch-{epoch:06d}" + (f"-step-{step:09d}" if step else "")
-        final = os.path.join(self.backup_dir, name)
         state = {"epoch": epoch, "step": step}
         if self.data is not None:
             state["data"] = self.data.position_state()
@@ -279,7 +284,11 @@ class PreemptionCheckpoint(AtomicBackupAndRestore):
         writer: see `AtomicBackupAndRestore`.
 
     Attributes:
-        stopped_by: the signal number that stopped `fit`, or None.
+        stopped_by: the signal number that stopped `fit`, or None. In a
+            run of several processes a signal to any of them stops all at
+            the same step (they agree after every step: one collective of
+            two numbers).
+        position: the `Position` it stopped at, or None.
         checkpoint: the folder of the last checkpoint written, or None.
         exit_status: `128 + stopped_by` (143 for SIGTERM, 130 for SIGINT, as
             shells report them), or 0.
@@ -316,6 +325,7 @@ class PreemptionCheckpoint(AtomicBackupAndRestore):
         self.every_steps = every_steps
         self.stopped_by = None
         self.checkpoint = None
+        self.position = None  # where a signal stopped `fit`
         self._requested = None
         self._previous = {}
         self._epoch = 0
@@ -359,9 +369,16 @@ class PreemptionCheckpoint(AtomicBackupAndRestore):
     def on_train_batch_end(self, batch, logs=None):
         self._step += 1
         steps = (self.params or {}).get("steps")
-        if self._requested is not None:
+        requested = self._requested
+        if backend.current().process_share()[0] > 1:
+            # All processes stop at the same step, whichever was signalled.
+            asked = [requested == number for number in self.SIGNALS]
+            agreed = backend.current().any_over_processes(asked)
+            requested = next((n for n, yes in zip(self.SIGNALS, agreed) if yes), None)
+        if requested is not None:
             self.checkpoint = self.save(self._epoch, self._step)
-            self.stopped_by = self._requested
+            self.position = Position(self._epoch, self._step, self.checkpoint)
+            self.stopped_by = requested
             self._stopped_mid_epoch = True
             self.model.stop_training = True
             _STOPPED.add(self.model)

@@ -278,7 +278,7 @@ def fit(plan, model, say, writer):
         raise callbacks.Preempted(
             saver.stopped_by,
             saver.checkpoint,
-            f"stopped by {name} {callbacks.checkpoint_position(plan.backup)}: "
+            f"stopped by {name} {saver.position}: "
             f"checkpoint {saver.checkpoint}; run the same command with --resume to "
             f"continue at the next step (exit status {saver.exit_status}).",
         )

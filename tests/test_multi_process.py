@@ -5,6 +5,8 @@ their collectives over Gloo on CPU devices; TensorFlow: `TF_CONFIG`,
 
 import json
 import os
+import re
+import signal
 import subprocess
 import sys
 
@@ -12,6 +14,8 @@ import keras
 import numpy as np
 import pytest
 from harness import cli, free_port, jax_environment, write
+
+import keras_simclr as ks
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 WORKER = os.path.join(HERE, "workers", "jax_processes.py")
@@ -249,5 +253,49 @@ def test_a_killed_process_stops_the_other_and_the_run_resumes(backend, tmp_path)
     assert "resuming after epoch 1" in outputs[0]
     import keras_simclr  # noqa: F401  (registers the classes)
 
+    model = keras.models.load_model(output)
+    assert int(model.optimizer.iterations) == 2 * (1437 // 128)  # digits' train
+
+
+@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
+def test_sigterm_to_one_process_checkpoints_all_at_one_step(backend, tmp_path):
+    # SIGTERM to process 1 in epoch 2: both processes agree after that step,
+    # write one checkpoint of the position, exit 143; --resume on both ends
+    # at the run's 2 epochs' step count.
+    output = tmp_path / "model.keras"
+    command = cli(
+        "pretrain", "--strategy", "multi-worker", "--epochs", 2, "--batch-size",
+        128, "--width", 0.0625, "--image-size", 16, "--verbose", 2, "--no-probe",
+        "--output", output,
+    )  # fmt: skip
+    first, second = start_processes(command, backend)
+    try:
+        lines = []
+        for line in first.stdout:
+            lines.append(line)
+            if "Epoch 2/" in line:
+                break
+        second.send_signal(signal.SIGTERM)
+        outputs = ["".join(lines) + first.communicate(timeout=90)[0]]
+        outputs.append(second.communicate(timeout=90)[0])
+    finally:
+        first.kill()
+        second.kill()
+    for process, text in zip((first, second), outputs):
+        assert process.returncode == 143, text[-3000:]
+        assert "keras-simclr: stopped by SIGTERM at epoch 2, step" in text, text[-3000:]
+    backup = str(output) + ".backup"
+    position = ks.callbacks.checkpoint_position(backup)
+    assert position is not None and position.epoch == 1 and position.step > 0
+    assert [n for n in os.listdir(backup) if n.startswith("epoch-")] == [
+        os.path.basename(position.path)
+    ]
+    stopped_at = re.findall(r"stopped by SIGTERM (at epoch 2, step \d+)", outputs[1])
+    assert stopped_at == re.findall(
+        r"stopped by SIGTERM (at epoch 2, step \d+)", outputs[0]
+    )
+
+    outputs = run_processes([*command, "--resume"], backend)
+    assert f"resuming {stopped_at[0]}" in outputs[0]
     model = keras.models.load_model(output)
     assert int(model.optimizer.iterations) == 2 * (1437 // 128)  # digits' train

@@ -96,6 +96,9 @@ INTERFACE = (
     # Whether an error raised by a step says a device ran out of memory
     # (the run then suggests a chunk size, `gradient_cache`).
     "is_out_of_memory",
+    # A list of bools OR-ed over the processes of the run (a signal to one
+    # process stops all at the same step, `checkpoints`).
+    "any_over_processes",
 )
 
 _MODULES = {}

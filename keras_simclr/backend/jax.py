@@ -159,6 +159,22 @@ def is_writer(strategy=None):
 _LOST_PEER = ("Gloo", "heartbeat", "Connection reset", "coordination service")
 
 
+def any_over_processes(flags):
+    """`flags` (a list of bools) OR-ed over the processes of the run (one
+    small all-gather); `flags` itself in one process."""
+    import jax
+
+    if jax.process_count() == 1:
+        return list(flags)
+    import numpy as np
+    from jax.experimental import multihost_utils
+
+    gathered = multihost_utils.process_allgather(np.asarray(flags, np.int32))
+    return [
+        bool(value) for value in np.asarray(gathered).reshape(-1, len(flags)).max(0)
+    ]
+
+
 def is_lost_process(error):
     """A JAX runtime error from a collective whose peer is gone."""
     import jax

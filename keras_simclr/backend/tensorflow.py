@@ -185,6 +185,27 @@ def is_writer(strategy=None):
     return bool(strategy.extended.should_checkpoint)
 
 
+def any_over_processes(flags):
+    """`flags` (a list of bools) OR-ed over the processes of a multi-worker
+    run (one small all-reduce); `flags` itself in one process."""
+    strategy = _multi_worker_strategy()
+    if strategy is None:
+        return list(flags)
+    if strategy not in _ANY_FUNCTIONS:
+
+        @tf.function
+        def summed(values):
+            per_replica = strategy.run(lambda: tf.identity(values))
+            return strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
+
+        _ANY_FUNCTIONS[strategy] = summed
+    counts = _ANY_FUNCTIONS[strategy](tf.constant([int(f) for f in flags], tf.int32))
+    return [bool(count) for count in counts.numpy()]
+
+
+_ANY_FUNCTIONS = weakref.WeakKeyDictionary()
+
+
 def is_lost_process(error):
     """A collective aborted or unreachable: `MultiWorkerMirroredStrategy`'s
     health check found a worker gone (`UnavailableError`)."""
