@@ -147,6 +147,7 @@ class AtomicBackupAndRestore(keras.callbacks.Callback):
         if self._restore_done:
             return self.restored
         self._restore_done = True
+        self.restored, self.restored_epoch = None, 0
         self.set_model(model)
         if self._writes():
             remove_partial_writes(self.backup_dir)
@@ -252,6 +253,7 @@ class AtomicBackupAndRestore(keras.callbacks.Callback):
         return final
 
     def on_train_end(self, logs=None):
+        self._restore_done = False  # the next `fit` with this callback restores
         if self.delete_checkpoint and not self._stopped_mid_epoch and self._writes():
             shutil.rmtree(self.backup_dir, ignore_errors=True)
 

@@ -52,6 +52,13 @@ def fit_from_checkpoint(keras_fit, model, data, epochs, callbacks, **fit_argumen
             start,
             "its remaining" if steps is None else steps - step,
         )
+    if epoch >= epochs:
+        LOGGER.warning(
+            "keras-simclr: the checkpoint restored is at epoch %d, at or past "
+            "epochs=%d: nothing was left to train.",
+            epoch,
+            epochs,
+        )
     if not step or epoch >= epochs:
         return keras_fit(
             data.dataset,

@@ -23,7 +23,7 @@ Examples:
     True
 """
 
-import secrets
+import random
 
 import numpy as np
 import tensorflow as tf
@@ -36,8 +36,9 @@ class EpochOrder:
 
     Args:
         count: int, the items of one epoch (this process's share).
-        seed: int, or None for one drawn from the system (saved in a
-            checkpoint's state, so a resumed run keeps it).
+        seed: int, or None for one drawn from Python's `random` (which
+            `keras.utils.set_random_seed` seeds: reproducible then); saved
+            in a checkpoint's state, so a resumed run keeps it.
         shuffle: bool. Defaults to True.
     """
 
@@ -45,7 +46,7 @@ class EpochOrder:
         self.count = int(count)
         self.shuffle = shuffle
         self.batch_size = None  # set by `stream(batch_size)`
-        seed = secrets.randbelow(2**31) if seed is None else int(seed)
+        seed = random.randrange(2**31) if seed is None else int(seed)
         with tf.init_scope():  # never a model's variables, under any scope
             self.seed = tf.Variable(seed, dtype=tf.int64, trainable=False)
             self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
