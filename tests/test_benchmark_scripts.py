@@ -88,3 +88,23 @@ def test_model_build_benchmark_dry_run():
     row = printed.strip().splitlines()[-1].split("|")
     assert row[0].strip() == "tensorflow"
     assert float(row[1]) > 0 and float(row[2]) > 0
+
+
+def test_preemption_benchmark_prints_its_table():
+    result = subprocess.run(
+        [
+            sys.executable,
+            os.path.join(BENCHMARKS, "preemption.py"),
+            "--configs",
+            "18:0.0625:16:4",
+            "--steps",
+            "2",
+        ],  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    row = result.stdout.strip().splitlines()[-1].split("|")
+    assert row[0].strip() == "18:0.0625:16:4" and row[-1].strip() == "143"
+    assert float(row[3]) > 0 and float(row[4]) > 0
