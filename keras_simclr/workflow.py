@@ -1,7 +1,7 @@
 """`pretrain`: the whole pretraining run, as `keras-simclr pretrain` does it.
 
 Data → the paper's recipe (`keras_simclr.recipes`) → `fit` with a NaN guard
-and an atomic checkpoint per epoch → save → linear probe and kNN beside the
+and atomic checkpoints that survive preemption → save → linear probe and kNN beside the
 same encoder at random initialisation. The command line parses its
 arguments and calls this function; a Python user gets the same run, the
 same checks and the same resume policy without copying it.
@@ -68,9 +68,12 @@ def pretrain(settings="digits", /, *, log=print, **changes):
     Reference: Chen et al., 2020, Appendix B (the recipe, through
     `keras_simclr.recipes`). Before any work the output is checked (it must
     end in `.keras` and be writable) and locked against a second run on the
-    same output. Each epoch is checkpointed atomically to `OUTPUT.backup/`;
-    a run interrupted there is refused unless `resume=True`, which continues
-    it. The checkpoint is removed once the model is saved.
+    same output. Each epoch, every `checkpoint_every` steps and the step a
+    SIGTERM or SIGINT stops at are checkpointed atomically to
+    `OUTPUT.backup/` (`callbacks.PreemptionCheckpoint`; a signal raises
+    `callbacks.Preempted` once the checkpoint is written); a run
+    interrupted there is refused unless `resume=True`, which continues it at
+    the next step. The checkpoint is removed once the model is saved.
 
     Several processes (`strategy="multi-worker"`) run the same call: each
     reads its share of a photo folder and all run the same steps; process 0
@@ -237,7 +240,7 @@ def resume(plan, model, say, writer):
 
 
 def fit(plan, model, say, writer):
-    """Stage 4: `fit` with a NaN guard, an atomic checkpoint per epoch, the
+    """Stage 4: `fit` with a NaN guard, checkpoints that survive preemption, the
     input service's watch and the monitors."""
     s = plan.settings
     params = sum(int(np.prod(w.shape)) for w in model.encoder.trainable_weights)
