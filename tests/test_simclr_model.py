@@ -304,3 +304,41 @@ def test_numpy_images_also_go_through_one_iterator(monkeypatch):
         (tf.data.INFINITE_CARDINALITY, 2)
     ]
     assert int(model.optimizer.iterations) == 4
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="TF's crop kernel")
+def test_jit_compile_true_compiles_the_step_with_xla_on_tensorflow():
+    # Keras turns XLA off for a whole model with one layer that does not
+    # support it (TensorFlow's CropAndResize has no XLA lowering): the crop
+    # takes its keras.ops path instead, and the step really compiles.
+    import warnings
+
+    model = tiny_model()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # no "Proceeding with False"
+        model.compile(optimizer=ks.optimizers.LARS(0.1), jit_compile=True)
+    assert model.jit_compile is True
+    history = model.fit(tiny_images(16), batch_size=8, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][-1])
+    crops = [
+        x for x in model._flatten_layers() if type(x).__name__ == "RandomResizedCrop"
+    ]
+    assert crops and all(crop._ops_crop and crop.supports_jit for crop in crops)
+    plain = tiny_model()
+    plain.compile(optimizer=ks.optimizers.LARS(0.1), jit_compile=False)
+    crop = [
+        x for x in plain._flatten_layers() if type(x).__name__ == "RandomResizedCrop"
+    ]
+    assert crop and not crop[0]._ops_crop  # without XLA: the fused kernel
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="TF's determinism")
+def test_jit_compile_true_that_cannot_compile_is_refused_in_one_line():
+    from tensorflow.python.framework import config
+
+    tf.config.experimental.enable_op_determinism()
+    try:
+        with pytest.raises(ValueError, match="cannot compile with XLA.*determinism"):
+            tiny_model().compile(optimizer=ks.optimizers.LARS(0.1), jit_compile=True)
+    finally:
+        config.disable_op_determinism()

@@ -162,6 +162,19 @@ class RandomResizedCrop(RandomLayer):
         # `keras.ops` path of the other backends compiles (and a JAX step
         # must: without jit it runs op by op, ~15x slower).
         self.supports_jit = backend.current().CROP_COMPILES
+        self._ops_crop = False
+
+    def compile_with_xla(self, xla):
+        """Crops with the `keras.ops` path (which XLA compiles) when `xla`,
+        else with the backend's kernel (TensorFlow's fused CropAndResize,
+        faster without XLA). `SimCLRModel.compile` calls it."""
+        self._ops_crop = bool(xla) and not backend.current().CROP_COMPILES
+        self.supports_jit = backend.current().CROP_COMPILES or self._ops_crop
+
+    def _crop(self, images, boxes):
+        if self._ops_crop:
+            return crop_and_resize_with_ops(images, boxes, self.image_size)
+        return crop_and_resize(images, boxes, self.image_size)
 
     def sample_boxes(self, batch_size, height, width):
         """Normalised `[y1, x1, y2, x2]` boxes, `(batch_size, 4)` float32.
@@ -233,7 +246,7 @@ class RandomResizedCrop(RandomLayer):
             boxes = ops.tile(
                 ops.convert_to_tensor([[0.0, 0.0, 1.0, 1.0]]), (batch_size, 1)
             )
-        return crop_and_resize(images, boxes, self.image_size)
+        return self._crop(images, boxes)
 
     def call(self, images, training=True):
         shape = ops.shape(images)
@@ -243,7 +256,7 @@ class RandomResizedCrop(RandomLayer):
         else:
             boxes = self.central_boxes(batch_size, height, width)
         # (B, image_size, image_size, C) float32
-        return crop_and_resize(images, boxes, self.image_size)
+        return self._crop(images, boxes)
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.image_size, self.image_size, input_shape[-1])
