@@ -1,9 +1,9 @@
 """A picture report of a pretraining run: one self-contained HTML page.
 
 Keras has no report of a run; TensorBoard needs a server. `run_report`
-draws, with the library's own numpy pictures (`visualize`, no plotting
-library): a curve per logged metric (loss, contrastive accuracy,
-`projection_std`, `knn_accuracy`) and the learning rate the schedule gave,
+draws a chart per logged metric (loss, contrastive accuracy,
+`projection_std`, `knn_accuracy`) and of the learning rate the schedule
+gave (matplotlib: epochs and values on labelled axes),
 a grid of the run's own views, and the nearest neighbours of a few held-out
 images; the PNGs are embedded in the page, so it is one file to open in a
 browser or attach to a message. `keras-simclr pretrain` writes it beside
@@ -23,43 +23,53 @@ from keras_simclr.datasets.splits import first_images
 from keras_simclr.evaluation.neighbours import nearest_neighbours
 from keras_simclr.evaluation.projector import labelled_sample
 
-BLUE = (31, 119, 180)
+AXIS_LABELS = {
+    "loss": "NT-Xent loss",
+    "contrastive_accuracy": "contrastive accuracy",
+    "projection_std": "projection std x sqrt(d)",
+    "knn_accuracy": "kNN accuracy",
+    "learning_rate": "learning rate",
+}
 
 
-def line_chart(values, width=320, height=140, colour=BLUE, margin=8):
-    """A uint8 `(height, width, 3)` picture of `values` as a polyline in a
-    grey frame (the first value on the left; the y range is the values').
+CURVE = "#1f77b4"  # matplotlib's first colour: (31, 119, 180)
+
+
+def metric_figure(name, values, width=4.0, height=2.4, dpi=100):
+    """A matplotlib `Figure` of a metric per epoch: epochs 1..N on x, the
+    metric (`AXIS_LABELS`) on y, tick values and a grid; NaN values leave
+    gaps. Drawn on an Agg canvas, not pyplot: no window, and the process's
+    matplotlib backend and state are left as they are."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    values = np.asarray(values, "float64")
+    figure = Figure(figsize=(width, height), dpi=dpi, layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    epochs = np.arange(1, len(values) + 1)
+    marker = "o" if len(values) <= 30 else None
+    axes.plot(epochs, values, color=CURVE, marker=marker, markersize=3)
+    axes.set_xlabel("epoch")
+    axes.set_ylabel(AXIS_LABELS.get(name, name))
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes.grid(True, alpha=0.3)
+    if name == "learning_rate":
+        axes.ticklabel_format(axis="y", style="sci", scilimits=(-3, 3))
+    return figure
+
+
+def metric_chart(name, values, **size):
+    """`metric_figure` as a uint8 `(H, W, 3)` picture (400 x 240 by default).
 
     Examples:
-        >>> line_chart([1.0, 0.5, 0.25]).shape
-        (140, 320, 3)
+        >>> metric_chart("loss", [1.0, 0.5, 0.25]).shape
+        (240, 400, 3)
     """
-    values = np.asarray(values, "float64")
-    canvas = np.full((height, width, 3), 255, "uint8")
-    canvas[[margin - 1, height - margin], margin - 1 : width - margin + 1] = 200
-    canvas[margin - 1 : height - margin + 1, [margin - 1, width - margin]] = 200
-    finite = values[np.isfinite(values)]
-    if finite.size == 0:
-        return canvas
-    low, high = finite.min(), finite.max()
-    span = high - low if high > low else 1.0
-    count = len(values)
-    xs = margin + np.arange(count) * (width - 2 * margin - 1) / max(count - 1, 1)
-    ys = height - margin - 1 - (values - low) / span * (height - 2 * margin - 1)
-    for index in range(count):  # points, and the segments between them
-        if not np.isfinite(ys[index]):
-            continue
-        if index and np.isfinite(ys[index - 1]):
-            steps = int(
-                max(abs(xs[index] - xs[index - 1]), abs(ys[index] - ys[index - 1]))
-            )
-            for t in np.linspace(0, 1, steps + 2):
-                x = int(round(xs[index - 1] + t * (xs[index] - xs[index - 1])))
-                y = int(round(ys[index - 1] + t * (ys[index] - ys[index - 1])))
-                canvas[y - 1 : y + 1, x - 1 : x + 1] = colour
-        x, y = int(round(xs[index])), int(round(ys[index]))
-        canvas[y - 2 : y + 3, x - 2 : x + 3] = colour
-    return canvas
+    figure = metric_figure(name, values, **size)
+    figure.canvas.draw()
+    return np.asarray(figure.canvas.buffer_rgba())[..., :3].copy()
 
 
 def learning_rates(model, history):
@@ -146,7 +156,7 @@ def run_report(
             continue
         caption = f"epoch 1: {values[0]:.4g} → epoch {len(values)}: {values[-1]:.4g}"
         caption += f" (min {np.nanmin(values):.4g}, max {np.nanmax(values):.4g})"
-        parts.append(_figure(name, line_chart(values), caption))
+        parts.append(_figure(name, metric_chart(name, values), caption))
         sections.append(name)
     if model is not None and unlabeled is not None:
         images = first_images(unlabeled, 6)
@@ -199,7 +209,7 @@ def read_panels(path):
         >>> path = os.path.join(tempfile.mkdtemp(), "run.html")
         >>> _ = run_report(history, None, path)
         >>> {name: panel.shape for name, panel in read_panels(path).items()}
-        {'loss': (140, 320, 3)}
+        {'loss': (240, 400, 3)}
     """
     import re
 
@@ -217,4 +227,10 @@ def read_panels(path):
     }
 
 
-__all__ = ["learning_rates", "line_chart", "read_panels", "run_report"]
+__all__ = [
+    "learning_rates",
+    "metric_chart",
+    "metric_figure",
+    "read_panels",
+    "run_report",
+]

@@ -1,4 +1,5 @@
-"""Pictures users want, as PNGs (no plotting library needed).
+"""Pictures users want, as PNGs: image grids and maps, drawn with numpy (the
+run report's charts, which need axes, are matplotlib's: `report.metric_chart`).
 
 `augmentation_grid` (views of a few images) and `embedding_map` (a 2-D map of
 h coloured by label).

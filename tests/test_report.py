@@ -35,10 +35,28 @@ def test_the_report_holds_curves_views_and_neighbours(tmp_path):
     pictures = panels(path)
     assert list(pictures) == sections
     for name in sections[:5]:
-        assert pictures[name].shape == (140, 320, 3)
-        assert (pictures[name] == report.BLUE).all(axis=-1).any(), name  # a curve
+        assert pictures[name].shape == (240, 400, 3)
+        curve = np.abs(pictures[name].astype(int) - (31, 119, 180)).sum(-1) < 30
+        assert curve.sum() > 50, name  # the curve is drawn
     assert pictures["views"].shape[0] > 64 * 6  # 6 rows of enlarged views
     assert pictures["neighbours"].shape[0] > 4 * 64  # 4 queries
+
+
+def test_the_charts_have_axes_ticks_and_labels():
+    figure = report.metric_figure("loss", [3.0, 2.5, 2.2, float("nan"), 2.0])
+    figure.canvas.draw()
+    (axes,) = figure.axes
+    assert axes.get_xlabel() == "epoch" and axes.get_ylabel() == "NT-Xent loss"
+    x_ticks = [
+        float(t.get_text().replace("\u2212", "-"))
+        for t in axes.get_xticklabels()
+        if t.get_text()
+    ]
+    assert x_ticks and all(tick == int(tick) for tick in x_ticks)  # whole epochs
+    y_ticks = [t.get_text() for t in axes.get_yticklabels() if t.get_text()]
+    assert len(y_ticks) >= 3
+    rate = report.metric_figure("learning_rate", [1e-4, 3e-4, 2e-4]).axes[0]
+    assert rate.get_ylabel() == "learning rate"
 
 
 def test_the_learning_rate_panel_follows_the_schedule():
