@@ -16,7 +16,7 @@ from keras_simclr.fit_loop import (
 )
 from keras_simclr.gradient_cache import encode_in_chunks
 from keras_simclr.layers import ProjectionHead, SimCLRAugmentation
-from keras_simclr.layers.random_resized_crop import RandomResizedCrop
+from keras_simclr.layers.xla_compile import compile_with_xla_crops
 from keras_simclr.losses import NTXent, check_temperature
 from keras_simclr.losses.nt_xent import (
     check_pair_loss,
@@ -191,27 +191,7 @@ class SimCLRModel(keras.Model):
         # Kept out of Keras's compiled-loss machinery, which would call it as
         # loss(labels, predictions); `compute_loss` calls it on the projections.
         self.contrastive_loss = loss
-        crops = [x for x in self._flatten_layers() if isinstance(x, RandomResizedCrop)]
-        # TensorFlow's crop kernel has no XLA lowering, and Keras turns XLA
-        # off for a whole model with one such layer (silently under "auto"):
-        # where XLA may be on, the crop takes its `keras.ops` path.
-        asked = kwargs.get("jit_compile", "auto")
-        for crop in crops:
-            crop.compile_with_xla(asked is True or asked == "auto")
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            super().compile(optimizer=optimizer, **kwargs)
-        for warning in caught:
-            if asked is True and "support `jit_compile=True`" in str(warning.message):
-                raise ValueError(
-                    "jit_compile=True: this model cannot compile with XLA here "
-                    f"({_no_xla_reason(self)}); pass jit_compile=False or 'auto'."
-                )
-            warnings.warn_explicit(
-                warning.message, warning.category, warning.filename, warning.lineno
-            )
-        for crop in crops:  # without XLA, the backend's kernel is faster
-            crop.compile_with_xla(self.jit_compile)
+        compile_with_xla_crops(self, super().compile, optimizer=optimizer, **kwargs)
 
     def fit(self, x=None, y=None, batch_size=None, epochs=1, **kwargs):
         """`keras.Model.fit` on any input `datasets.pretraining_data` takes.
@@ -459,17 +439,3 @@ class SimCLRModel(keras.Model):
                     config[key], custom_objects=custom_objects
                 )
         return cls(**config)
-
-
-def _no_xla_reason(model):
-    """Why Keras refuses XLA for `model`: the layers that do not support it,
-    or TensorFlow's op determinism."""
-    layers = sorted(
-        {type(x).__name__ for x in model._flatten_layers() if not x.supports_jit}
-    )
-    if layers:
-        return "these layers do not support XLA: " + ", ".join(layers)
-    return (
-        "TensorFlow's op determinism is on "
-        "(tf.config.experimental.enable_op_determinism), which Keras runs without XLA"
-    )
