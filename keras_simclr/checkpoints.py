@@ -127,6 +127,7 @@ class AtomicBackupAndRestore(keras.callbacks.Callback):
         self.writer = writer
         self.restored_epoch = 0
         self.restored = None  # the `Position` restored, once restored
+        self.checkpoint = None  # the folder of the last checkpoint written
         self.data = None  # the `PretrainingData` whose position is saved
         self._restore_done = False
         self._stopped_mid_epoch = False
@@ -205,7 +206,7 @@ class AtomicBackupAndRestore(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if self._stopped_mid_epoch:  # Keras ends the epoch it stopped in
             return
-        self.save(epoch + 1, 0)
+        self.checkpoint = self.save(epoch + 1, 0)
 
     def save(self, epoch, step):
         """Writes the checkpoint of `step` steps into epoch `epoch + 1`
@@ -396,11 +397,6 @@ class PreemptionCheckpoint(AtomicBackupAndRestore):
         """Steps of `epoch` trained before this `fit` (a resumed epoch)."""
         start = self.restored
         return start.step if start is not None and start.epoch == epoch else 0
-
-    def on_epoch_end(self, epoch, logs=None):
-        super().on_epoch_end(epoch, logs)
-        if not self._stopped_mid_epoch:
-            self.checkpoint = os.path.join(self.backup_dir, f"epoch-{epoch + 1:06d}")
 
     def on_train_end(self, logs=None):
         self._put_back_handlers()
