@@ -80,6 +80,18 @@ class Preempted(Exception):
         self.exit_status = 128 + signal_number
 
 
+def warn_if_nothing_left(position, epochs):
+    """Logs that a checkpoint restored at or past `epochs` leaves nothing to
+    train (the one message, whichever loop restored it)."""
+    if epochs is not None and position.epoch >= epochs:
+        LOGGER.warning(
+            "keras-simclr: the checkpoint restored is at epoch %d, at or past "
+            "epochs=%d: nothing was left to train.",
+            position.epoch,
+            epochs,
+        )
+
+
 class AtomicBackupAndRestore(keras.callbacks.Callback):
     """Epoch checkpoints that are never half-written; resumes an interrupted `fit`.
 
@@ -194,14 +206,7 @@ class AtomicBackupAndRestore(keras.callbacks.Callback):
             )
             self.restored = dataclasses.replace(found, step=0)
         self.model._initial_epoch = found.epoch  # as keras' BackupAndRestore
-        epochs = (self.params or {}).get("epochs")
-        if epochs is not None and found.epoch >= epochs:
-            LOGGER.warning(
-                "keras-simclr: the checkpoint restored is at epoch %d, at or past "
-                "epochs=%d: nothing was left to train.",
-                found.epoch,
-                epochs,
-            )
+        warn_if_nothing_left(found, (self.params or {}).get("epochs"))
 
     def on_epoch_end(self, epoch, logs=None):
         if self._stopped_mid_epoch:  # Keras ends the epoch it stopped in
@@ -439,4 +444,5 @@ __all__ = [
     "checkpoint_position",
     "latest_checkpoint",
     "stopped_by_signal",
+    "warn_if_nothing_left",
 ]

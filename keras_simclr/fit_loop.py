@@ -6,13 +6,47 @@ the optimizer's step counter on data of unknown length, and a start inside
 an epoch (`fit_from_checkpoint`: Keras starts only at an epoch's first step).
 """
 
+import dataclasses
 import logging
+import warnings
 
 import keras
 
 from keras_simclr import backend
 from keras_simclr.batching import plan_batch
-from keras_simclr.checkpoints import AtomicBackupAndRestore
+from keras_simclr.checkpoints import AtomicBackupAndRestore, warn_if_nothing_left
+
+
+def fit_data(keras_fit, model, data, epochs, callbacks=None, **fit_arguments):
+    """`keras_fit` (Keras's `Model.fit`) of a `PretrainingData`, with the
+    loop's corrections: the batch split checked before the first step, the
+    step counter kept right, a checkpoint's position resumed
+    (`fit_from_checkpoint`), the files a reader skipped logged once after
+    training, and a run that trained no step refused.
+
+    `SimCLRModel.fit` and `evaluation.distill` both train through it, so
+    every input the one data road takes trains the same way under both.
+    """
+    data = dataclasses.replace(
+        data, dataset=backend.current().per_process_input(data.dataset)
+    )
+    check_batch_splits(data.dataset)
+    callbacks = [*(callbacks or []), *loop_corrections(model, data)]
+    # The data shuffles itself: `shuffle=False` keeps Keras from warning
+    # that it cannot shuffle a dataset.
+    fit_arguments["shuffle"] = False
+    with warnings.catch_warnings():
+        if data.steps_per_epoch is None:
+            # An epoch is one pass of data of unknown length (a photo reader's
+            # first pass, whose skipped files are not known ahead), and Keras
+            # says "Your input ran out of data" at its end: noise here.
+            warnings.filterwarnings("ignore", message="Your input ran out of data")
+        history = fit_from_checkpoint(
+            keras_fit, model, data, epochs, callbacks, **fit_arguments
+        )
+    data.report_skipped_files()
+    data.check_trained(history, epochs, callbacks)
+    return history
 
 
 def fit_from_checkpoint(keras_fit, model, data, epochs, callbacks, **fit_arguments):
@@ -52,13 +86,7 @@ def fit_from_checkpoint(keras_fit, model, data, epochs, callbacks, **fit_argumen
             start,
             "its remaining" if steps is None else steps - step,
         )
-    if epoch >= epochs:
-        LOGGER.warning(
-            "keras-simclr: the checkpoint restored is at epoch %d, at or past "
-            "epochs=%d: nothing was left to train.",
-            epoch,
-            epochs,
-        )
+    warn_if_nothing_left(start, epochs)
     if not step or epoch >= epochs:
         return keras_fit(
             data.dataset,
@@ -195,6 +223,7 @@ __all__ = [
     "IterationsFollowSteps",
     "OneRun",
     "check_batch_splits",
+    "fit_data",
     "fit_from_checkpoint",
     "loop_corrections",
 ]

@@ -9,11 +9,7 @@ from keras import ops
 from keras_simclr import backend
 from keras_simclr.datasets.pretraining import evaluation_data, prepare_fit
 from keras_simclr.distribute import num_replicas
-from keras_simclr.fit_loop import (
-    check_batch_splits,
-    fit_from_checkpoint,
-    loop_corrections,
-)
+from keras_simclr.fit_loop import fit_data
 from keras_simclr.gradient_cache import encode_in_chunks
 from keras_simclr.layers import ProjectionHead, SimCLRAugmentation
 from keras_simclr.layers.xla_compile import compile_with_xla_crops
@@ -211,19 +207,8 @@ class SimCLRModel(keras.Model):
             else self.augmentation.check_values
         )
         data = prepare_fit(x, y, batch_size, kwargs, check_values=check)
-        check_batch_splits(data.dataset)
-        added = [CollapseWarning(), *loop_corrections(self, data)]
-        callbacks = [*(kwargs.pop("callbacks", None) or []), *added]
-        # The data shuffles itself: `shuffle=False` keeps Keras from warning
-        # that it cannot shuffle a dataset. A checkpoint restored starts the
-        # data at its position, inside an epoch too.
-        history = fit_from_checkpoint(
-            super().fit, self, data, epochs, callbacks, shuffle=False, **kwargs
-        )
-        kwargs["callbacks"] = callbacks
-        data.report_skipped_files()
-        data.check_trained(history, epochs, kwargs.get("callbacks"))
-        return history
+        callbacks = [*(kwargs.pop("callbacks", None) or []), CollapseWarning()]
+        return fit_data(super().fit, self, data, epochs, callbacks, **kwargs)
 
     def predict(self, x, batch_size=None, **kwargs):
         """`keras.Model.predict`; numpy images are padded to a multiple of

@@ -16,10 +16,8 @@ import contextlib
 import dataclasses
 import importlib.util
 import shutil
-import signal
 import time
 import typing
-import warnings
 
 import keras
 import numpy as np
@@ -31,6 +29,7 @@ from keras_simclr import (
     distribute,
     recipes,
     report,
+    resuming,
     saving,
 )
 from keras_simclr.batching import plan_batch, suggest_chunk_size
@@ -141,7 +140,7 @@ class RunPlan:
 
     @property
     def backup(self):
-        return f"{self.settings.output}.backup"
+        return resuming.backup_folder(self.settings.output)
 
 
 def plan_run(settings, strategy):
@@ -218,25 +217,9 @@ def build(plan, seed):
 def resume(plan, model, say, writer):
     """Stage 3: refuses a checkpoint without `resume` or under other
     settings; records this run's settings beside its checkpoints."""
-    s, backup = plan.settings, plan.backup
-    found = callbacks.checkpoint_position(backup)
-    if found and not s.resume:
-        raise ValueError(
-            f"{backup}/ holds the checkpoint of an interrupted run ({found}); "
-            "pass --resume to continue it, or delete the folder."
-        )
+    s = plan.settings
     recorded = s.resumed(image_size=plan.image_size, temperature=model.temperature)
-    if found:
-        _check_same_settings(backup, recorded)
-    if writer:
-        _record_settings(backup, recorded)
-    if s.resume:
-        say(
-            f"keras-simclr: resuming {found} from {found.path}"
-            if found
-            else f"keras-simclr: --resume: no checkpoint in {backup}/, starting afresh"
-        )
-    return found
+    return resuming.resume_checkpoint(plan.backup, recorded, s.resume, writer, say)
 
 
 def fit(plan, model, say, writer):
@@ -258,33 +241,20 @@ def fit(plan, model, say, writer):
         plan.backup, every_steps=s.checkpoint_every, delete_checkpoint=False
     )
     start = time.time()
-    with warnings.catch_warnings():
-        # A photo reader's size is unknown until its first pass ends (files
-        # may be skipped), and Keras says so at the end of epoch 1 with "Your
-        # input ran out of data": noise for a run that plans its steps.
-        warnings.filterwarnings("ignore", message="Your input ran out of data")
-        history = _fit_or_say_lost(
-            model,
-            plan,
-            say,
-            epochs=s.epochs,
-            callbacks=[
-                callbacks.NaNGuard(),
-                saver,
-                *_input_service_watch(s.input_service, say, timeout, plan.backup),
-                *_monitors(plan.splits, s.epochs, s.probe, s.tensorboard, writer),
-            ],
-            verbose=s.verbose,
-        )
-    if saver.stopped_by:
-        name = signal.Signals(saver.stopped_by).name
-        raise callbacks.Preempted(
-            saver.stopped_by,
-            saver.checkpoint,
-            f"stopped by {name} {saver.position}: "
-            f"checkpoint {saver.checkpoint}; run the same command with --resume to "
-            f"continue at the next step (exit status {saver.exit_status}).",
-        )
+    history = _fit_or_say_lost(
+        model,
+        plan,
+        say,
+        epochs=s.epochs,
+        callbacks=[
+            callbacks.NaNGuard(),
+            saver,
+            *_input_service_watch(s.input_service, say, timeout, plan.backup),
+            *_monitors(plan.splits, s.epochs, s.probe, s.tensorboard, writer),
+        ],
+        verbose=s.verbose,
+    )
+    resuming.raise_if_preempted(saver)
     say(f"keras-simclr: trained in {time.time() - start:.0f} s")
     return history
 
@@ -334,49 +304,9 @@ def probe_scores(model, splits):
     return evaluate_representation(model, splits.train, splits.validation, k=k)
 
 
-# The settings a checkpoint's run was started with (`OUTPUT.backup/`):
-# a run resumed with other ones would rebuild another model or schedule.
-SETTINGS_FILE = "run-settings.json"
-
-
 def report_path(output):
     """`m.keras` -> `m.report.html`: the run's report, beside the model."""
     return str(output).removesuffix(".keras") + ".report.html"
-
-
-def _record_settings(backup, settings):
-    import json
-    import os
-
-    os.makedirs(backup, exist_ok=True)
-    with saving.atomic_path(os.path.join(backup, SETTINGS_FILE)) as path:
-        with open(path, "w") as file:
-            json.dump(settings, file, indent=1)
-
-
-def _check_same_settings(backup, settings):
-    """Refuses to resume a checkpoint under settings other than its run's,
-    naming each one with both values."""
-    import json
-    import os
-
-    path = os.path.join(backup, SETTINGS_FILE)
-    if not os.path.exists(path):  # a checkpoint of an older version
-        return
-    with open(path) as file:
-        before = json.load(file)
-    changed = [
-        f"--{name.replace('_', '-')} {before[name]} (now {settings[name]})"
-        for name in settings
-        if name in before and before[name] != settings[name]
-    ]
-    if changed:
-        raise ValueError(
-            f"the checkpoint in {backup}/ was trained with "
-            + ", ".join(changed)
-            + ": resume with the checkpoint's settings, or delete the folder to "
-            "start afresh."
-        )
 
 
 def _fit_or_say_lost(model, plan, say, **fit_arguments):

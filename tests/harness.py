@@ -14,6 +14,7 @@ Keras's own test harness.
 
 import os
 import re
+import signal
 import socket
 import sys
 import tempfile
@@ -268,3 +269,19 @@ RUNTIMES = {
     "litert": ("encoder.tflite", run_litert),
     "keras": ("encoder.keras", run_keras),
 }
+
+
+def signal_at(step, *numbers):
+    """A callback that sends `numbers` to this process after `step` steps
+    (counted over the epochs)."""
+
+    class Send(keras.callbacks.Callback):
+        steps = 0
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.steps += 1
+            if self.steps == step:
+                for number in numbers:
+                    signal.raise_signal(number)
+
+    return Send()

@@ -8,7 +8,7 @@ import os
 import keras
 import numpy as np
 import pytest
-from harness import bright_or_dark, tiny_model
+from harness import bright_or_dark, signal_at, tiny_model
 
 import keras_simclr as ks
 from keras_simclr.evaluation import distillation_loss
@@ -244,3 +244,130 @@ def test_the_distill_command(tmp_path, capsys):
     student = keras.models.load_model(output)
     assert student.predict(splits.validation[0][:4], verbose=0).shape == (4, 10)
     assert cli.main(["distill", str(tmp_path / "none.keras")]) == 1
+
+
+def test_a_distillation_stopped_by_sigterm_resumes_at_the_next_step(tmp_path):
+    # distill trains through the same loop as SimCLRModel.fit: a
+    # PreemptionCheckpoint stops it at the step a SIGTERM arrives in, and
+    # passed again it continues from there to the uninterrupted run's student.
+    import signal
+
+    x, _ = bright_or_dark(24)
+    teacher = simple_classifier(seed=1)
+
+    def run(callbacks):
+        student = simple_classifier(seed=2)
+        ks.evaluation.distill(
+            teacher, student, x, epochs=3, batch_size=4, callbacks=callbacks
+        )
+        return [weight.numpy() for weight in student.weights]
+
+    uninterrupted = run([])
+    backup = str(tmp_path / "backup")
+    saver = ks.callbacks.PreemptionCheckpoint(backup)
+    stopped = run([signal_at(8, signal.SIGTERM), saver])
+    assert saver.exit_status == 143
+    assert (saver.position.epoch, saver.position.step) == (1, 2)
+    resumed = run([ks.callbacks.PreemptionCheckpoint(backup)])
+    assert not os.path.exists(backup)  # finished: the checkpoints are removed
+    assert not all(np.allclose(a, b) for a, b in zip(stopped, uninterrupted))
+    for after, expected in zip(resumed, uninterrupted):
+        np.testing.assert_allclose(after, expected, rtol=1e-5, atol=1e-6)
+
+
+def labelled_photos(root, per_class=12, seed=0):
+    """Two class folders of JPEGs of varied sizes and qualities (bright and
+    dark noise), and one truncated file: what `pretrain --dataset` reads."""
+    import tensorflow as tf
+
+    rng = np.random.default_rng(seed)
+    for label, (low, high) in enumerate([(0, 110), (140, 256)]):
+        folder = os.path.join(root, f"class_{label}")
+        os.makedirs(folder)
+        for index in range(per_class):
+            shape = (int(rng.integers(24, 120)), int(rng.integers(24, 120)), 3)
+            image = rng.integers(low, high, shape).astype("uint8")
+            quality = int(rng.integers(40, 96))
+            data = tf.io.encode_jpeg(image, quality=quality).numpy()
+            with open(os.path.join(folder, f"{index}.jpg"), "wb") as file:
+                file.write(data[: len(data) // 2] if index == 0 else data)
+    return str(root)
+
+
+@pytest.mark.parametrize("form", ["photo folder", "TFRecord folder"])
+def test_the_distill_command_reads_what_pretrain_reads(tmp_path, capsys, form):
+    # The one data road (issue #40): a folder's and TFRecords' crops are cut
+    # from the original files, a broken file is skipped (and named).
+    from keras_simclr import cli
+
+    dataset = labelled_photos(tmp_path / "photos")
+    if form == "TFRecord folder":
+        records = str(tmp_path / "records")
+        assert cli.main(["make-tfrecords", dataset, records, "--shards", "2"]) == 0
+        dataset = records
+    keras.utils.set_random_seed(0)
+    teacher = ks.evaluation.student_classifier(2, 16, width=0.0625)
+    teacher.save(tmp_path / "teacher.keras")
+    output = tmp_path / "student.keras"
+    arguments = ["distill", str(tmp_path / "teacher.keras"), "--dataset", dataset]
+    arguments += ["--epochs", "2", "--batch-size", "8", "--width", "0.0625"]
+    assert cli.main([*arguments, "--output", str(output)]) == 0
+    printed = capsys.readouterr()
+    assert "validation accuracy: teacher" in printed.out
+    student = keras.models.load_model(output)
+    assert student.predict(np.zeros((2, 50, 70, 3), "uint8"), verbose=0).shape == (
+        2,
+        2,
+    )
+    assert not os.path.exists(f"{output}.backup")  # removed once saved
+
+
+def test_the_distill_command_exits_143_on_sigterm_and_resumes(tmp_path):
+    # `keras-simclr distill` checkpoints as `pretrain` does: SIGTERM writes
+    # the step it stops at, the checkpoint is continued only with --resume
+    # and the same settings, and the resumed run saves the student.
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    keras.utils.set_random_seed(0)
+    teacher = str(tmp_path / "teacher.keras")
+    ks.evaluation.student_classifier(10, 16, width=0.0625).save(teacher)
+    output = str(tmp_path / "student.keras")
+    arguments = [sys.executable, "-m", "keras_simclr.cli", "distill", teacher]
+    arguments += ["--epochs", "3", "--width", "0.0625", "--checkpoint-every", "2"]
+    arguments += ["--output", output]
+    environment = dict(os.environ, KERAS_BACKEND="tensorflow", CUDA_VISIBLE_DEVICES="")
+    process = subprocess.Popen(
+        arguments,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    deadline = time.time() + 240
+    while ks.callbacks.latest_checkpoint(output + ".backup") is None:
+        assert process.poll() is None, process.stdout.read()[-3000:]
+        assert time.time() < deadline, "no checkpoint was written"
+        time.sleep(0.02)
+    process.send_signal(signal.SIGTERM)
+    first = process.communicate(timeout=120)[0]
+    assert process.returncode == 143, first[-3000:]
+    assert "keras-simclr: stopped by SIGTERM" in first and "--resume" in first
+    assert not os.path.exists(output)
+
+    def again(*extra):
+        return subprocess.run(
+            [*arguments, *extra], env=environment, capture_output=True, text=True
+        )
+
+    refused = again()
+    assert refused.returncode == 1 and "pass --resume" in refused.stderr
+    changed = again("--resume", "--epochs", "4")
+    assert changed.returncode == 1 and "--epochs 3 (now 4)" in changed.stderr
+    resumed = again("--resume")
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    assert "keras-simclr: resuming" in resumed.stdout
+    assert keras.models.load_model(output).output_shape == (None, 10)
+    assert not os.path.exists(output + ".backup")

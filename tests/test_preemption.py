@@ -20,7 +20,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from harness import tiny_model
+from harness import signal_at, tiny_model
 
 import keras_simclr as ks
 from keras_simclr.datasets.order import EpochOrder
@@ -157,22 +157,6 @@ def small_keras_model():
     model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
     model.compile("sgd", "mse")
     return model
-
-
-def signal_at(step, *numbers):
-    """A callback that sends `numbers` to this process after `step` steps
-    (counted over the epochs)."""
-
-    class Send(keras.callbacks.Callback):
-        steps = 0
-
-        def on_train_batch_end(self, batch, logs=None):
-            self.steps += 1
-            if self.steps == step:
-                for number in numbers:
-                    signal.raise_signal(number)
-
-    return Send()
 
 
 def test_handlers_are_installed_only_while_fit_runs_with_the_callback(tmp_path):

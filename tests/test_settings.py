@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import keras_simclr as ks
-from keras_simclr import cli, workflow
+from keras_simclr import cli, resuming, workflow
 from keras_simclr.batching import plan_batch
 from keras_simclr.settings import PretrainingSettings, add_arguments
 
@@ -114,7 +114,7 @@ def test_the_resume_stage_refuses_other_settings(tiny_settings):
     plan = workflow.plan_run(tiny_settings, strategy)
     model = workflow.build(plan, seed=0)
     assert workflow.resume(plan, model, print, writer=True) is None
-    assert workflow.SETTINGS_FILE in __import__("os").listdir(
+    assert resuming.SETTINGS_FILE in __import__("os").listdir(
         plan.backup
     )  # recorded beside the checkpoints
     changed = dataclasses.replace(plan, settings=tiny_settings.replace(epochs=2))

@@ -99,6 +99,17 @@ def build_parser():
     student.add_argument("--temperature", type=positive(float), default=1.0)
     student.add_argument("--learning-rate", type=positive(float), default=0.05)
     student.add_argument("--seed", type=int, default=0)
+    student.add_argument(
+        "--resume", action="store_true", help="continue from OUTPUT.backup/"
+    )
+    student.add_argument(
+        "--checkpoint-every",
+        type=positive(int),
+        default=500,
+        metavar="N",
+        help="also checkpoint every N steps (SIGTERM/SIGINT checkpoint the "
+        "step they stop at)",
+    )
 
     service = commands.add_parser(
         "input-service", help="a tf.data service dispatcher for input workers"

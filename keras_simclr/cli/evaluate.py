@@ -59,11 +59,17 @@ def probe(args):
 
 def distill(args):
     """A student (`student_classifier`) distilled from a saved classifier
-    on the dataset's images (their labels, where it has some, only score it)."""
+    on the dataset's images (their labels, where it has some, only score it).
+
+    Checkpointed as `pretrain` is (`OUTPUT.backup/`, every
+    `--checkpoint-every` steps and at a SIGTERM or SIGINT), with the same
+    resume policy (`resuming.resume_checkpoint`)."""
+    import shutil
+
     import keras
     import numpy as np
 
-    from keras_simclr import datasets, evaluation, saving
+    from keras_simclr import callbacks, datasets, evaluation, resuming, saving
 
     saving.check_output_path(args.output)
     if not os.path.isfile(args.teacher):
@@ -76,38 +82,45 @@ def distill(args):
             f"{args.teacher!r} is not a classifier of images to logits from "
             "`fine_tune` (its first layer sets the image size)."
         )
+    # What `pretrain --dataset` reads, the same way: arrays, a photo folder
+    # or TFRecords (their crops cut from the original files).
     splits = datasets.load(args.dataset, size, args.batch_size, seed=args.seed)
-    unlabeled = splits.unlabeled
-    if not isinstance(unlabeled, np.ndarray):  # a photo reader's view pairs:
-        unlabeled = datasets.image_files(  # the images, centre-cropped
-            args.dataset, size, args.batch_size, mode="evaluate"
-        )
+    backup = resuming.backup_folder(args.output)
+    settings = {
+        name: getattr(args, name)
+        for name in ("teacher", "dataset", "depth", "width", "epochs")
+        + ("batch_size", "temperature", "learning_rate", "seed")
+    }
+    resuming.resume_checkpoint(backup, settings, args.resume)
+    saver = callbacks.PreemptionCheckpoint(
+        backup, every_steps=args.checkpoint_every, delete_checkpoint=False
+    )
     keras.utils.set_random_seed(args.seed)
     student = evaluation.student_classifier(classes, size, args.depth, args.width)
     evaluation.distill(
         teacher,
         student,
-        unlabeled,
+        splits.unlabeled,
         temperature=args.temperature,
         epochs=args.epochs,
         batch_size=args.batch_size,
         learning_rate=args.learning_rate,
         seed=args.seed,
         verbose=1,
+        callbacks=[saver],
     )
+    resuming.raise_if_preempted(saver)
     saving.save_model(student, args.output)
+    shutil.rmtree(backup, ignore_errors=True)  # once the student is saved
     print(f"keras-simclr: saved the student to {args.output}")
     if splits.validation is not None:
         rows = []
+        validation = evaluation.features.as_labelled_dataset(splits.validation)
+        labels = np.concatenate([y for _, y in validation.as_numpy_iterator()])
+        images = validation.map(lambda batch, _: batch)
         for name, model in (("teacher", teacher), ("student", student)):
-            correct = total = 0
-            for images, labels in evaluation.features.as_labelled_dataset(
-                splits.validation
-            ):
-                logits = model.predict_on_batch(np.asarray(images))
-                correct += int(np.sum(np.argmax(logits, -1) == np.asarray(labels)))
-                total += len(labels)
-            rows.append(f"{name} {correct / total:.1%}")
+            logits = evaluation.encode_images(model, images)  # one compiled step
+            rows.append(f"{name} {np.mean(np.argmax(logits, -1) == labels):.1%}")
         print("keras-simclr: validation accuracy: " + ", ".join(rows))
     return 0
 

@@ -213,9 +213,10 @@ def no_full_batch(what, batch_size=None):
     """
     size = "" if batch_size is None else f" of {batch_size} images"
     return ValueError(
-        f"SimCLR pretraining needs at least one full batch{size}: {what}. NT-Xent "
-        "compares the images of a full batch (a batch of one has no negative); "
-        "lower the batch size or add images."
+        f"Training needs at least one full batch{size}: {what}. SimCLR's "
+        "NT-Xent compares the images of a full batch (a batch of one has no "
+        "negative), and distillation trains on the same batches; lower the "
+        "batch size or add images."
     )
 
 
@@ -431,10 +432,6 @@ def prepare_fit(x, y, batch_size, fit_arguments, check_values=None):
 
         # A new PretrainingData: the caller's may be given to fit again.
         data = dataclasses.replace(data, dataset=data.dataset.map(checked))
-    # Each process's batches, in the form its backend's fit takes.
-    fed = backend.current().per_process_input(data.dataset)
-    if fed is not data.dataset:
-        data = dataclasses.replace(data, dataset=fed)
     if fit_arguments.get("validation_data") is not None:
         validation = evaluation_data(
             fit_arguments["validation_data"],

@@ -13,6 +13,8 @@ tutorial; `Distiller` is that step as a `keras.Model`, so it trains with
 `fit` on every backend and under the distribution strategies.
 """
 
+import dataclasses
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -20,6 +22,7 @@ from keras import ops
 
 from keras_simclr.distribute import num_replicas
 from keras_simclr.evaluation.features import as_labelled_dataset
+from keras_simclr.fit_loop import fit_data
 from keras_simclr.layers import RandomResizedCrop, SimCLRAugmentation
 from keras_simclr.recipes import backbone
 
@@ -40,6 +43,15 @@ def distillation_loss(teacher_logits, student_logits, temperature=1.0):
         ops.convert_to_tensor(student_logits, "float32") / temperature
     )
     return -ops.mean(ops.sum(teacher * student, axis=-1))
+
+
+def _check_weights(temperature, labeled_weight):
+    if temperature <= 0:
+        raise ValueError(f"`temperature` must be > 0. Received: {temperature}")
+    if not 0 <= labeled_weight <= 1:
+        raise ValueError(
+            f"`labeled_weight` must be in [0, 1]. Received: {labeled_weight}"
+        )
 
 
 @keras.saving.register_keras_serializable(package="keras_simclr")
@@ -71,12 +83,7 @@ class Distiller(keras.Model):
             else part
             for part in (teacher, student, crop)
         )
-        if temperature <= 0:
-            raise ValueError(f"`temperature` must be > 0. Received: {temperature}")
-        if not 0 <= labeled_weight <= 1:
-            raise ValueError(
-                f"`labeled_weight` must be in [0, 1]. Received: {labeled_weight}"
-            )
+        _check_weights(temperature, labeled_weight)
         self.teacher = teacher
         self.teacher.trainable = False
         self.student = student
@@ -86,6 +93,9 @@ class Distiller(keras.Model):
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.distillation_tracker = keras.metrics.Mean(name="distillation_loss")
         self.agreement_tracker = keras.metrics.Mean(name="teacher_agreement")
+        # Built as soon as its classifiers are (the crop has no weights), so
+        # that a checkpoint can be restored before the first step.
+        self.built = bool(self.teacher.built and self.student.built)
 
     @property
     def metrics(self):
@@ -106,8 +116,15 @@ class Distiller(keras.Model):
 
     def call(self, inputs, training=False):
         """The teacher's and the student's logits of one random crop and flip
-        of each image (the central square in inference mode)."""
-        views = self.crop(inputs["images"], training=training)
+        of each image (the central square in inference mode).
+
+        `inputs` holds `"images"` (whole images: `crop` cuts the view) or
+        `"views_a"` (views a photo reader cut from the original files:
+        only flipped and resized), as `SimCLRModel`'s inputs do."""
+        if "views_a" in inputs:
+            views = self.crop.resize_and_flip(inputs["views_a"], training=training)
+        else:
+            views = self.crop(inputs["images"], training=training)
         outputs = {
             "teacher": ops.stop_gradient(self.teacher(views, training=False)),
             "student": self.student(views, training=training),
@@ -179,24 +196,37 @@ def student_classifier(
     )
 
 
-def _images_only(data, batch_size, seed):
-    """Batches of images from numpy images, a dataset of images or of
-    (images, labels) (the labels are not used); full batches, shuffled."""
-    if isinstance(data, np.ndarray):
-        dataset = tf.data.Dataset.from_tensor_slices(data)
-        dataset = dataset.shuffle(len(data), seed=seed).batch(
-            batch_size, drop_remainder=True
-        )
-    elif isinstance(data, tf.data.Dataset):
-        dataset = data
-        if isinstance(dataset.element_spec, tuple):
-            dataset = dataset.map(lambda images, *_: images)
-    else:
+def _distillation_data(unlabeled, labeled, batch_size, seed):
+    """`unlabeled` on the one data road (`datasets.pretraining_data`, as
+    `SimCLRModel.fit` reads it), in `Distiller`'s form: the images (or a
+    reader's first views; labels and second views dropped), with the
+    labelled batches zipped in when `labeled` is given."""
+    from keras_simclr.datasets import PretrainingData, pretraining_data
+
+    if not isinstance(unlabeled, (np.ndarray, tf.data.Dataset, PretrainingData)):
         raise TypeError(
-            "`unlabeled` must be numpy images (N, H, W, C) or a tf.data.Dataset "
-            f"of image batches. Received: {type(data).__name__}"
+            "`unlabeled` must be numpy images (N, H, W, C), a tf.data.Dataset "
+            "of image batches (a photo reader's among them) or a "
+            f"PretrainingData. Received: {type(unlabeled).__name__}"
         )
-    return dataset
+    data = pretraining_data(unlabeled, batch_size=batch_size, seed=seed)
+
+    def images_only(inputs, *labels):
+        key = "views_a" if "views_a" in inputs else "images"
+        return {key: inputs[key]}
+
+    dataset = data.dataset.map(images_only)
+    if labeled is not None:
+        pairs = as_labelled_dataset(labeled, batch_size).unbatch()
+        pairs = pairs.shuffle(4096, seed=seed).repeat().batch(batch_size)
+        dataset = tf.data.Dataset.zip((dataset, pairs)).map(
+            lambda inputs, pair: {
+                **inputs,
+                "labeled_images": pair[0],
+                "labels": pair[1],
+            }
+        )
+    return dataclasses.replace(data, dataset=dataset.prefetch(tf.data.AUTOTUNE))
 
 
 def distill(
@@ -213,6 +243,7 @@ def distill(
     image_size=None,
     seed=0,
     verbose=0,
+    callbacks=None,
 ):
     """SimCLRv2 stage three: trains `student` on `teacher`'s soft labels.
 
@@ -226,13 +257,19 @@ def distill(
         teacher: a classifier, images -> logits (e.g. `fine_tune(...).classifier`).
         student: a classifier, images -> logits, trained in place (e.g.
             `student_classifier`, or any Keras encoder with a linear layer).
-        unlabeled: numpy images `(N, H, W, C)` or a `tf.data.Dataset` of image
-            batches (or of (images, labels): the labels are ignored).
+        unlabeled: whatever `SimCLRModel.fit` takes, read the same way
+            (`datasets.pretraining_data`): numpy images `(N, H, W, C)`, a
+            `tf.data.Dataset` of image batches or (images, labels) (the
+            labels are ignored), a photo reader's view pairs
+            (`image_files`, `tfrecord_images`, `tfds_images`: the first
+            view of each pair, cut from the original file, is the crop), or
+            a `PretrainingData`. Several processes each read their share.
         temperature: tau. Defaults to 1.0.
         labeled: None, or `(x, y)` / a dataset of (images, labels) batches for
             the labelled loss.
         epochs: passes over `unlabeled`. Defaults to 10.
-        batch_size: for numpy input. Defaults to 64.
+        batch_size: for numpy input (and the labelled batches); a photo
+            reader is re-batched to it. Defaults to 64.
         learning_rate: Defaults to 0.05.
         labeled_weight: the labelled loss's weight in [0, 1]. Defaults to 0.5.
         crop_area: (low, high) of the random crops. Defaults to (0.08, 1.0).
@@ -240,37 +277,34 @@ def distill(
             preprocessing's `image_size`) or the images' height.
         seed: shuffling and crop seed. Defaults to 0.
         verbose: Keras verbosity. Defaults to 0.
+        callbacks: Keras callbacks for the `fit`; a
+            `callbacks.PreemptionCheckpoint` makes the run survive SIGTERM
+            and resume at the next step, as pretraining does.
 
     Returns:
         The trained `student`.
+
+    Examples:
+        >>> import numpy as np, keras
+        >>> images = np.random.default_rng(0).integers(0, 255, (8, 16, 16, 3))
+        >>> teacher = student_classifier(2, 16, width=0.0625)
+        >>> student = student_classifier(2, 16, width=0.0625)
+        >>> distill(teacher, student, images.astype("uint8"), epochs=1,
+        ...         batch_size=4) is student
+        True
     """
-    images = _images_only(unlabeled, batch_size, seed)
+    _check_weights(temperature, labeled_weight)  # before reading any data
+    data = _distillation_data(unlabeled, labeled, batch_size, seed)
     if image_size is None:
         first = teacher.layers[0] if getattr(teacher, "layers", None) else None
-        image_size = getattr(first, "image_size", None) or int(
-            images.element_spec.shape[1]
-        )
+        spec = next(iter(data.dataset.element_spec.values()))
+        image_size = getattr(first, "image_size", None) or int(spec.shape[1])
     crop = RandomResizedCrop(image_size, crop_area=crop_area, flip=True, seed=seed)
-    if labeled is None:
-        inputs = images.map(lambda batch: {"images": batch})
-    else:
-        pairs = as_labelled_dataset(labeled, batch_size).unbatch()
-        pairs = pairs.shuffle(4096, seed=seed).repeat().batch(batch_size)
-        inputs = tf.data.Dataset.zip((images, pairs)).map(
-            lambda batch, pair: {
-                "images": batch,
-                "labeled_images": pair[0],
-                "labels": pair[1],
-            }
-        )
     distiller = Distiller(teacher, student, crop, temperature, labeled_weight)
     distiller.compile(
         optimizer=keras.optimizers.SGD(learning_rate, momentum=0.9, nesterov=True)
     )
-    # shuffle=False: the data shuffles itself (Keras would only warn).
-    distiller.fit(
-        inputs.prefetch(tf.data.AUTOTUNE), epochs=epochs, verbose=verbose, shuffle=False
-    )
+    fit_data(distiller.fit, distiller, data, epochs, callbacks, verbose=verbose)
     return student
 
 

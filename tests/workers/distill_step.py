@@ -41,7 +41,7 @@ def run_step(teacher, student, images, output, data_parallel=False, strategy=Non
             "labels": data["labels"],
         }
     )
-    history = distiller.fit(inputs, epochs=1, verbose=0)
+    history = distiller.fit(inputs, epochs=1, verbose=0, shuffle=False)
     np.savez(
         output,
         loss=history.history["loss"][0],
