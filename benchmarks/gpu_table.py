@@ -47,6 +47,7 @@ def child(spec):
     import keras
     import numpy as np
     import tensorflow as tf
+    from timing import StepTimer  # benchmarks/timing.py
 
     import keras_simclr as ks
 
@@ -59,18 +60,10 @@ def child(spec):
     )
     images = np.random.default_rng(0).integers(0, 256, (batch, size, size, 3), "uint8")
     data = tf.data.Dataset.from_tensors(images).repeat()  # the step alone
-    times, first = [], []
-
-    class Timer(keras.callbacks.Callback):
-        def on_train_batch_begin(self, batch, logs=None):
-            self.start = time.perf_counter()
-
-        def on_train_batch_end(self, batch, logs=None):
-            times.append(time.perf_counter() - self.start)
-            if not first:
-                first.append(time.time() - START)
-
-    model.fit(data, epochs=1, steps_per_epoch=steps + 1, verbose=0, callbacks=[Timer()])
+    first = []  # seconds from the process's start to its first step's end
+    timer = StepTimer(lambda count: count == 1 and first.append(time.time() - START))
+    model.fit(data, epochs=1, steps_per_epoch=steps + 1, verbose=0, callbacks=[timer])
+    times = timer.times
     peak = None
     if keras.backend.backend() == "jax":
         import jax

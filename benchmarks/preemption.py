@@ -31,8 +31,8 @@ def child(args):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import tempfile
 
-    import keras
     import numpy as np
+    from timing import StepTimer  # benchmarks/timing.py
 
     import keras_simclr as ks
 
@@ -44,7 +44,7 @@ def child(args):
     images = images.astype("uint8")
     folder = tempfile.mkdtemp()
     saver = ks.callbacks.PreemptionCheckpoint(os.path.join(folder, "backup"), 1)
-    writes, steps = [], []
+    writes = []
     save = saver.save
 
     def timed_save(epoch, step):
@@ -55,15 +55,9 @@ def child(args):
 
     saver.save = timed_save
 
-    class Say(keras.callbacks.Callback):
-        def on_train_batch_begin(self, batch, logs=None):
-            self.start = time.perf_counter()
-
-        def on_train_batch_end(self, batch, logs=None):
-            steps.append(time.perf_counter() - self.start)
-            print(f"step {len(steps)}", flush=True)
-
-    model.fit(images, batch_size=batch, epochs=1, verbose=0, callbacks=[Say(), saver])
+    timer = StepTimer(lambda count: print(f"step {count}", flush=True))
+    model.fit(images, batch_size=batch, epochs=1, verbose=0, callbacks=[timer, saver])
+    steps = timer.times
     size_mb = (
         sum(
             os.path.getsize(os.path.join(root, name))

@@ -220,30 +220,43 @@ def test_missing_variables_are_named():
     assert "docs/distributed.md" in message
 
 
-@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
-def test_a_killed_process_stops_the_other_and_the_run_resumes(backend, tmp_path):
-    # Process 1 is killed during epoch 2: process 0 stops within the
-    # backend's heartbeat time with one clear line naming the checkpoint;
-    # both rerun with --resume and end at the run's 2 epochs' step count.
+def two_runs_in_epoch_2(backend, tmp_path):
+    """Two processes of a 2-epoch multi-worker `pretrain` on the digits,
+    returned once process 0 prints "Epoch 2/": `(command, output, processes,
+    what process 0 printed so far)`."""
     output = tmp_path / "model.keras"
     command = cli(
         "pretrain", "--strategy", "multi-worker", "--epochs", 2, "--batch-size",
         128, "--width", 0.0625, "--image-size", 16, "--verbose", 2, "--no-probe",
         "--output", output,
     )  # fmt: skip
-    first, second = start_processes(command, backend)
+    processes = start_processes(command, backend)
+    lines = []
     try:
-        lines = []
-        for line in first.stdout:
+        for line in processes[0].stdout:
             lines.append(line)
             if "Epoch 2/" in line:
                 break
+    except BaseException:
+        for process in processes:
+            process.kill()
+        raise
+    return command, output, processes, "".join(lines)
+
+
+@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
+def test_a_killed_process_stops_the_other_and_the_run_resumes(backend, tmp_path):
+    # Process 1 is killed during epoch 2: process 0 stops within the
+    # backend's heartbeat time with one clear line naming the checkpoint;
+    # both rerun with --resume and end at the run's 2 epochs' step count.
+    command, output, (first, second), lines = two_runs_in_epoch_2(backend, tmp_path)
+    try:
         second.kill()
         rest = first.communicate(timeout=90)[0]  # no hang
     finally:
         first.kill()
         second.kill()
-    assert first.returncode == 1, ("".join(lines) + rest)[-3000:]
+    assert first.returncode == 1, (lines + rest)[-3000:]
     message = rest.strip().splitlines()[-1]
     assert message.startswith("keras-simclr: error: another process"), rest[-3000:]
     assert "(after epoch 1)" in message and "--resume" in message
@@ -262,21 +275,10 @@ def test_sigterm_to_one_process_checkpoints_all_at_one_step(backend, tmp_path):
     # SIGTERM to process 1 in epoch 2: both processes agree after that step,
     # write one checkpoint of the position, exit 143; --resume on both ends
     # at the run's 2 epochs' step count.
-    output = tmp_path / "model.keras"
-    command = cli(
-        "pretrain", "--strategy", "multi-worker", "--epochs", 2, "--batch-size",
-        128, "--width", 0.0625, "--image-size", 16, "--verbose", 2, "--no-probe",
-        "--output", output,
-    )  # fmt: skip
-    first, second = start_processes(command, backend)
+    command, output, (first, second), lines = two_runs_in_epoch_2(backend, tmp_path)
     try:
-        lines = []
-        for line in first.stdout:
-            lines.append(line)
-            if "Epoch 2/" in line:
-                break
         second.send_signal(signal.SIGTERM)
-        outputs = ["".join(lines) + first.communicate(timeout=90)[0]]
+        outputs = [lines + first.communicate(timeout=90)[0]]
         outputs.append(second.communicate(timeout=90)[0])
     finally:
         first.kill()
