@@ -28,7 +28,7 @@ LEVELS = [
     {"models", "fit_loop", "gradient_cache", "resuming"},
     {"simclr_model"},
     {"evaluation", "export", "hub", "recipes"},
-    {"callbacks"},  # KNNMonitor runs the evaluation
+    {"callbacks"},  # re-exports the evaluation's monitors
     {"visualize", "report", "workflow"},
     {"cli"},
 ]
