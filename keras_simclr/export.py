@@ -20,6 +20,7 @@ keras-hub backbone follows keras-hub's convention instead: float pixels
 """
 
 import os
+import warnings
 
 import keras
 
@@ -48,19 +49,14 @@ EXTRAS = {
 
 
 def serving_encoder(model, projections=False):
-    """`model.serving_encoder(projections)`: images → h (and z), the model
-    every format holds; see `SimCLRModel.serving_encoder`.
-
-    Examples:
-        >>> import numpy as np
-        >>> import keras_simclr as ks
-        >>> model = ks.recipes.simclr_model(18, 0.0625, image_size=16)
-        >>> encoder = serving_encoder(model)
-        >>> images = np.random.randint(0, 256, (2, 16, 16, 3), dtype="uint8")
-        >>> bool(np.allclose(encoder.predict(images, verbose=0),
-        ...                  model.predict(images, verbose=0), atol=1e-5))
-        True
-    """
+    """Deprecated: `model.serving_encoder(projections)`, the one name of the
+    model every export format holds."""
+    warnings.warn(
+        "ks.export.serving_encoder(model) is deprecated: call "
+        "model.serving_encoder() (the same model).",
+        DeprecationWarning,
+        stacklevel=2,
+    )
     _check_model(model)
     return model.serving_encoder(projections)
 

@@ -83,7 +83,7 @@ def test_export_checks_its_output_before_any_work(saved_model, tmp_path, capsys)
 
 def test_projections_are_exported_on_request(saved_model):
     _, model = saved_model
-    encoder = ks.export.serving_encoder(model, projections=True)
+    encoder = model.serving_encoder(projections=True)
     outputs = encoder.predict(images(), verbose=0)
     features = model.predict(images(), verbose=0)
     np.testing.assert_allclose(outputs["features"], features, atol=1e-5)
@@ -308,13 +308,23 @@ def test_one_serving_encoder_for_the_model_export_and_keras_hub():
     np.testing.assert_allclose(
         served.predict(images, verbose=0), model.predict(images, verbose=0), atol=1e-5
     )
-    both = ks.export.serving_encoder(model, projections=True)
+    both = model.serving_encoder(projections=True)
     assert set(both.output) == {"features", "projections"}
+    # One name, model.serving_encoder(); the other spellings are deprecated
+    # and give the same model.
+    from keras_simclr.models import encoder
+
     with pytest.warns(DeprecationWarning, match="serving_encoder"):
         renamed = model.export_encoder()
-    assert [layer.name for layer in renamed.layers] == [
-        layer.name for layer in served.layers
-    ]
+    with pytest.warns(DeprecationWarning, match=r"model\.serving_encoder\(\)"):
+        wrapped = ks.export.serving_encoder(model, projections=True)
+    with pytest.warns(DeprecationWarning, match="build_serving_encoder"):
+        built = encoder.serving_encoder(model.encoder, 16)
+    for other in (renamed, built):
+        assert [layer.name for layer in other.layers] == [
+            layer.name for layer in served.layers
+        ]
+    assert set(wrapped.output) == {"features", "projections"}
     with pytest.raises(ValueError, match="takes a SimCLRModel"):
         ks.export.export_encoder(model.encoder, "x.keras", format="keras")
 

@@ -1,5 +1,7 @@
 """Adapting any Keras encoder to SimCLR: images → (B, D) representations."""
 
+import warnings
+
 import keras
 from keras import ops
 
@@ -59,8 +61,8 @@ def scaling_layer(value_range, name=None):
 def serving_outputs(images, value_range, encoder, projection_head=None):
     """The serving graph on symbolic `images`: scaled to [0, 1], encoded.
 
-    The one place the serving encoder is built: `serving_encoder` (the
-    model's `serving_encoder()`, every export format) and the keras-hub
+    The one place the serving encoder is built: `build_serving_encoder`
+    (the model's `serving_encoder()`, every export format) and the keras-hub
     backbone call it. On images of the trained side the augmentation's
     inference mode is its value scaling alone (the central square is the
     whole image), so the graph is `Rescaling` then the encoder: no crop op
@@ -82,14 +84,15 @@ def serving_outputs(images, value_range, encoder, projection_head=None):
     }
 
 
-def serving_encoder(
+def build_serving_encoder(
     encoder, image_size, value_range=(0, 255), projection_head=None, name=None
 ):
     """A functional model: images `(B, S, S, 3)` in `value_range` → h (and z).
 
     Its input is uint8 when `value_range` is (0, 255), float32 otherwise.
-    `SimCLRModel.serving_encoder()` builds it from the model's parts;
-    `keras_simclr.export` writes it in every format.
+    The builder behind `SimCLRModel.serving_encoder()`, the one name users
+    call (it passes the model's parts); `keras_simclr.export` writes it in
+    every format. For an encoder that is not part of a `SimCLRModel`.
 
     Args:
         encoder: images in [0, 1] → `(B, D)`.
@@ -103,7 +106,7 @@ def serving_encoder(
         >>> import keras, numpy as np
         >>> encoder = keras.Sequential([keras.Input((4, 4, 3)),
         ...                             keras.layers.GlobalAveragePooling2D()])
-        >>> served = serving_encoder(encoder, 4)
+        >>> served = build_serving_encoder(encoder, 4)
         >>> served.inputs[0].dtype, served.predict(np.full((1, 4, 4, 3), 255, "uint8"), verbose=0).tolist()
         ('uint8', [[1.0, 1.0, 1.0]])
     """
@@ -112,6 +115,18 @@ def serving_encoder(
     images = keras.Input((image_size, image_size, 3), dtype=dtype, name="images")
     outputs = serving_outputs(images, value_range, encoder, projection_head)
     return ServingEncoder(images, outputs, name=name)
+
+
+def serving_encoder(*arguments, **keywords):
+    """Deprecated: `build_serving_encoder` (the builder), or the model's
+    `SimCLRModel.serving_encoder()`."""
+    warnings.warn(
+        "keras_simclr.models.encoder.serving_encoder is renamed "
+        "build_serving_encoder; for a SimCLRModel call model.serving_encoder().",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return build_serving_encoder(*arguments, **keywords)
 
 
 def pixel_dtype_message(expected, received):
