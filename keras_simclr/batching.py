@@ -46,6 +46,19 @@ def plan_batch(batch_size, processes=1, replicas=1, chunk_size=None):
     return batch_size // processes
 
 
+def check_chunk_size(chunk_size):
+    """Raises `ValueError` unless `chunk_size` is None or a positive int."""
+    if chunk_size is not None and (
+        not isinstance(chunk_size, int)
+        or isinstance(chunk_size, bool)
+        or chunk_size < 1
+    ):
+        raise ValueError(
+            "`chunk_size` is the images per device per encoder pass: a positive "
+            f"int, or None for one pass. Received: chunk_size={chunk_size!r}"
+        )
+
+
 def chunk_groups(batch, chunk_size, devices=1):
     """Chunks of `chunk_size` images per device in a step's `batch`, split
     over `devices` devices.
@@ -85,4 +98,4 @@ def suggest_chunk_size(per_device, chunk_size=None):
     return max([size for size in range(1, max(limit, 1) + 1) if per_device % size == 0])
 
 
-__all__ = ["chunk_groups", "plan_batch", "suggest_chunk_size"]
+__all__ = ["check_chunk_size", "chunk_groups", "plan_batch", "suggest_chunk_size"]

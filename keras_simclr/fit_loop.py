@@ -1,9 +1,13 @@
-"""Corrections to Keras's `fit` loop that `SimCLRModel.fit` applies.
+"""Corrections to Keras's `fit` loop, and `LoopModel`, the model base class
+that applies them (`SimCLRModel` is one; `evaluation.distill` trains
+through `fit_data` too).
 
-Not the model's concern but Keras's loop's: the batch split over the step's
-devices (checked before the first step, with the run's one batch message),
-the optimizer's step counter on data of unknown length, and a start inside
-an epoch (`fit_from_checkpoint`: Keras starts only at an epoch's first step).
+Not the model's concern but Keras's loop's: the data road's input forms,
+the batch split over the step's devices (checked before the first step,
+with the run's one batch message), the optimizer's step counter on data of
+unknown length, a start inside an epoch (`fit_from_checkpoint`: Keras
+starts only at an epoch's first step), padding for `predict` over several
+devices, and no rebuild from a first batch of a built model.
 """
 
 import dataclasses
@@ -11,10 +15,94 @@ import logging
 import warnings
 
 import keras
+import numpy as np
 
 from keras_simclr import backend
 from keras_simclr.batching import plan_batch
 from keras_simclr.checkpoints import AtomicBackupAndRestore, warn_if_nothing_left
+from keras_simclr.datasets.pretraining import evaluation_data, prepare_fit
+
+
+class LoopModel(keras.Model):
+    """A `keras.Model` whose `fit`, `evaluate` and `predict` take what the
+    one data road takes (`datasets.pretraining_data`), with Keras's loop
+    corrected (the home of those corrections, as keras-hub's
+    `PipelineModel` is of its preprocessing). `SimCLRModel` is one.
+
+    - `fit(x, ...)`: numpy images, datasets, photo readers or a
+      `PretrainingData`, through `fit_data` (batch split checked, step
+      counter kept, a checkpoint's position resumed, skipped files named).
+    - `evaluate` reads its data the same way (`evaluation_data`).
+    - `predict` pads numpy images to a multiple of the devices a step splits
+      its batch over (JAX's `DataParallel`) and drops the padding's rows.
+    - A built model is not built again from a first data batch (Keras
+      all-reduces that batch under a strategy, which fails for uint8 images
+      under multi-worker collectives): only its optimizer is built.
+    - `save` refuses HDF5, from which a subclassed model cannot be loaded.
+
+    Subclasses may give `value_checks()` (checks of the input values, run
+    in tf.data where the step cannot raise) and `fit_callbacks()` (added to
+    every `fit`).
+    """
+
+    def value_checks(self):
+        return None
+
+    def fit_callbacks(self):
+        return []
+
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, **kwargs):
+        """`keras.Model.fit` on any input `datasets.pretraining_data` takes.
+
+        Numpy images are batched with the last partial batch left out of each
+        epoch (said once); datasets of known size are read through one
+        iterator for all epochs; the files a photo reader skipped are logged
+        once, after training. `validation_data` goes through the same
+        adaptation.
+        """
+        backend.current().check_can_train()
+        # A step that cannot raise at run time has its checks in tf.data
+        # (XLA drops TensorFlow's graph assertions too).
+        in_step = backend.current().CHECKS_RUN_IN_STEP and not self.jit_compile
+        check = None if in_step else self.value_checks()
+        data = prepare_fit(x, y, batch_size, kwargs, check_values=check)
+        callbacks = [*(kwargs.pop("callbacks", None) or []), *self.fit_callbacks()]
+        return fit_data(super().fit, self, data, epochs, callbacks, **kwargs)
+
+    def predict(self, x, batch_size=None, **kwargs):
+        """`keras.Model.predict`; numpy images are padded to a multiple of
+        the devices a step splits its batch over, and the padding's rows
+        dropped, as the probes do."""
+        devices = backend.current().devices_in_step()
+        count = len(x) if hasattr(x, "__len__") and hasattr(x, "shape") else None
+        if devices == 1 or count is None:
+            return super().predict(x, batch_size=batch_size, **kwargs)
+        batch_size = batch_size or 32
+        batch_size += -batch_size % devices
+        padded = count + (-count % devices)
+        rows = np.concatenate([x, np.repeat(x[-1:], padded - count, axis=0)])
+        return super().predict(rows, batch_size=batch_size, **kwargs)[:count]
+
+    def evaluate(self, x=None, y=None, batch_size=None, steps=None, **kwargs):
+        """`keras.Model.evaluate` on what `fit` takes (no update)."""
+        data = evaluation_data(x if y is None else (x, y), batch_size, steps)
+        return super().evaluate(data.dataset, steps=data.steps_per_epoch, **kwargs)
+
+    def save(self, filepath, *args, **kwargs):
+        """`keras.Model.save` to a `.keras` file (the only format that reloads)."""
+        if str(filepath).endswith((".h5", ".hdf5")):
+            raise ValueError(
+                f"{type(self).__name__} saves to .keras files: a subclassed model "
+                f"saved as HDF5 cannot be loaded again. Received: {str(filepath)!r}"
+            )
+        return super().save(filepath, *args, **kwargs)
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        if not self.built:
+            return super()._maybe_symbolic_build(iterator, data_batch)
+        if self.optimizer is not None and not self.optimizer.built:
+            with self.distribute_strategy.scope():
+                self.optimizer.build(self.trainable_variables)
 
 
 def fit_data(keras_fit, model, data, epochs, callbacks=None, **fit_arguments):
@@ -221,6 +309,7 @@ class IterationsFollowSteps(keras.callbacks.Callback):
 __all__ = [
     "DataFollowsEpochs",
     "IterationsFollowSteps",
+    "LoopModel",
     "OneRun",
     "check_batch_splits",
     "fit_data",

@@ -3,13 +3,12 @@
 import warnings
 
 import keras
-import numpy as np
 from keras import ops
 
 from keras_simclr import backend
-from keras_simclr.datasets.pretraining import evaluation_data, prepare_fit
+from keras_simclr.batching import check_chunk_size
 from keras_simclr.distribute import num_replicas
-from keras_simclr.fit_loop import fit_data
+from keras_simclr.fit_loop import LoopModel
 from keras_simclr.gradient_cache import encode_in_chunks
 from keras_simclr.layers import ProjectionHead, SimCLRAugmentation
 from keras_simclr.layers.xla_compile import compile_with_xla_crops
@@ -21,28 +20,15 @@ from keras_simclr.losses.nt_xent import (
 from keras_simclr.losses.probe import check_probe_classes, online_probe_loss
 from keras_simclr.metrics import CollapseWarning, normalized_std
 from keras_simclr.models.encoder import (
+    build_serving_encoder,
     fixed_image_size,
     pooled_encoder,
-    serving_encoder,
 )
 from keras_simclr.optimizers import LARS
 
 
-def check_chunk_size(chunk_size):
-    """Raises `ValueError` unless `chunk_size` is None or a positive int."""
-    if chunk_size is not None and (
-        not isinstance(chunk_size, int)
-        or isinstance(chunk_size, bool)
-        or chunk_size < 1
-    ):
-        raise ValueError(
-            "`chunk_size` is the images per device per encoder pass: a positive "
-            f"int, or None for one pass. Received: chunk_size={chunk_size!r}"
-        )
-
-
 @keras.saving.register_keras_serializable(package="keras_simclr")
-class SimCLRModel(keras.Model):
+class SimCLRModel(LoopModel):
     """SimCLR pretraining: `fit` on unlabeled images, `predict` gives h.
 
     Reference: Chen et al., 2020, Algorithm 1. Each step draws two augmented
@@ -59,8 +45,11 @@ class SimCLRModel(keras.Model):
     `fit` logs `loss` (NT-Xent), `contrastive_accuracy` (the positive is the
     top-1 of the 2N−1 candidates) and, with `probe_classes` and labels,
     `probe_loss` and `probe_accuracy` of SimCLR's online linear probe on
-    `stop_gradient(h)`. `model(images)` and `predict` return h of the
-    central, resized image, not z.
+    `stop_gradient(h)`; `evaluate` gives the same on random views without
+    an update (BatchNorm in inference mode). `model(images)` and `predict`
+    return h of the central, resized image, not z. `fit`, `evaluate` and
+    `predict` take any input `datasets.pretraining_data` takes
+    (`fit_loop.LoopModel`, the home of the Keras-loop corrections).
 
     Args:
         encoder: a `ResNetBackbone` or any `keras.Model` mapping images to
@@ -189,49 +178,13 @@ class SimCLRModel(keras.Model):
         self.contrastive_loss = loss
         compile_with_xla_crops(self, super().compile, optimizer=optimizer, **kwargs)
 
-    def fit(self, x=None, y=None, batch_size=None, epochs=1, **kwargs):
-        """`keras.Model.fit` on any input `datasets.pretraining_data` takes.
+    def value_checks(self):
+        """The augmentation's checks of the pixel values, run in tf.data
+        when the step cannot raise (`fit_loop.LoopModel`)."""
+        return self.augmentation.check_values
 
-        Numpy images are batched with the last partial batch left out of each
-        epoch (said once); datasets of known size are read through one
-        iterator for all epochs; the files a photo reader skipped are logged
-        once, after training. `validation_data` goes through the same
-        adaptation.
-        """
-        backend.current().check_can_train()
-        # A step that cannot raise at run time has its checks in tf.data
-        # (XLA drops TensorFlow's graph assertions too).
-        check = (
-            None
-            if backend.current().CHECKS_RUN_IN_STEP and not self.jit_compile
-            else self.augmentation.check_values
-        )
-        data = prepare_fit(x, y, batch_size, kwargs, check_values=check)
-        callbacks = [*(kwargs.pop("callbacks", None) or []), CollapseWarning()]
-        return fit_data(super().fit, self, data, epochs, callbacks, **kwargs)
-
-    def predict(self, x, batch_size=None, **kwargs):
-        """`keras.Model.predict`; numpy images are padded to a multiple of
-        the devices a step splits its batch over (JAX's `DataParallel`),
-        and the padding's rows dropped, as the probes do."""
-        devices = backend.current().devices_in_step()
-        count = len(x) if hasattr(x, "__len__") and hasattr(x, "shape") else None
-        if devices == 1 or count is None:
-            return super().predict(x, batch_size=batch_size, **kwargs)
-        batch_size = batch_size or 32
-        batch_size += -batch_size % devices
-        padded = count + (-count % devices)
-        rows = np.concatenate([x, np.repeat(x[-1:], padded - count, axis=0)])
-        return super().predict(rows, batch_size=batch_size, **kwargs)[:count]
-
-    def evaluate(self, x=None, y=None, batch_size=None, steps=None, **kwargs):
-        """NT-Xent and contrastive accuracy on random views of `x` (no update).
-
-        Takes what `fit` takes. BatchNorm runs in inference mode; the views
-        are random, as in training.
-        """
-        data = evaluation_data(x if y is None else (x, y), batch_size, steps)
-        return super().evaluate(data.dataset, steps=data.steps_per_epoch, **kwargs)
+    def fit_callbacks(self):
+        return [CollapseWarning()]
 
     def get_compile_config(self):
         config = super().get_compile_config()
@@ -348,15 +301,6 @@ class SimCLRModel(keras.Model):
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         return backend.current().step_logs(self.get_metrics_result())
 
-    def save(self, filepath, *args, **kwargs):
-        """`keras.Model.save` to a `.keras` file (the only format that reloads)."""
-        if str(filepath).endswith((".h5", ".hdf5")):
-            raise ValueError(
-                "SimCLRModel saves to .keras files: a subclassed model saved as "
-                f"HDF5 cannot be loaded again. Received: {str(filepath)!r}"
-            )
-        return super().save(filepath, *args, **kwargs)
-
     def serving_encoder(self, projections=False):
         """A functional images → h model that carries its own input scaling.
 
@@ -370,7 +314,7 @@ class SimCLRModel(keras.Model):
         Args:
             projections: bool; also output z (`{"features", "projections"}`).
         """
-        return serving_encoder(
+        return build_serving_encoder(
             self.encoder,
             self.augmentation.image_size,
             self.augmentation.value_range,
@@ -388,16 +332,6 @@ class SimCLRModel(keras.Model):
             stacklevel=2,
         )
         return self.serving_encoder()
-
-    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
-        # Keras all-reduces a first data batch to build a model under a
-        # strategy, which fails for uint8 images under multi-worker collectives.
-        # A built model needs only its optimizer built.
-        if not self.built:
-            return super()._maybe_symbolic_build(iterator, data_batch)
-        if self.optimizer is not None and not self.optimizer.built:
-            with self.distribute_strategy.scope():
-                self.optimizer.build(self.trainable_variables)
 
     def get_config(self):
         config = super().get_config()
