@@ -12,6 +12,7 @@ Keras's own test harness.
   (the README's Python).
 """
 
+import importlib.util
 import os
 import re
 import signal
@@ -285,3 +286,20 @@ def signal_at(step, *numbers):
                     signal.raise_signal(number)
 
     return Send()
+
+
+# The other backends a worker runs one step on, against TensorFlow's: JAX on
+# one device and under DataParallel over two host devices, PyTorch where
+# installed. `(backend, data_parallel)` pairs for `pytest.mark.parametrize`.
+OTHER_BACKENDS = [
+    pytest.param("jax", False, id="jax"),
+    pytest.param("jax", True, id="jax-data-parallel-2-devices"),
+    pytest.param(
+        "torch",
+        False,
+        id="torch",
+        marks=pytest.mark.skipif(
+            importlib.util.find_spec("torch") is None, reason="torch not installed"
+        ),
+    ),
+]

@@ -18,24 +18,19 @@ import sys
 import keras
 import numpy as np
 import pytest
-from harness import algorithm_1_numpy, fixed_augmentation, tiny_images, tiny_model
+from harness import (
+    OTHER_BACKENDS,
+    algorithm_1_numpy,
+    fixed_augmentation,
+    tiny_images,
+    tiny_model,
+)
 
 WORKER = os.path.join(os.path.dirname(__file__), "workers", "backend_step.py")
 sys.path.insert(0, os.path.dirname(WORKER))
 from backend_step import run_step  # noqa: E402
 
-BACKENDS = [
-    pytest.param("jax", False, id="jax"),
-    pytest.param("jax", True, id="jax-data-parallel-2-devices"),
-    pytest.param(
-        "torch",
-        False,
-        id="torch",
-        marks=pytest.mark.skipif(
-            importlib.util.find_spec("torch") is None, reason="torch not installed"
-        ),
-    ),
-]
+BACKENDS = OTHER_BACKENDS
 
 
 @pytest.fixture(scope="module")

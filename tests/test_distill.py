@@ -2,13 +2,12 @@
 that learns its teacher, saving, and the three stages' numbers (tiny
 settings; fuller ones under `-m slow`)."""
 
-import importlib.util
 import os
 
 import keras
 import numpy as np
 import pytest
-from harness import bright_or_dark, signal_at, tiny_model
+from harness import OTHER_BACKENDS, bright_or_dark, signal_at, tiny_model
 
 import keras_simclr as ks
 from keras_simclr.evaluation import distillation_loss
@@ -88,16 +87,7 @@ def simple_classifier(classes=2, size=16, seed=0):
 
 
 DISTILL_BACKENDS = [
-    pytest.param("jax", False, id="jax"),
-    pytest.param("jax", True, id="jax-data-parallel-2-devices"),
-    pytest.param(
-        "torch",
-        False,
-        id="torch",
-        marks=pytest.mark.skipif(
-            importlib.util.find_spec("torch") is None, reason="torch not installed"
-        ),
-    ),
+    *OTHER_BACKENDS,
     pytest.param("tensorflow", True, id="tensorflow-mirrored-2-replicas"),
 ]
 
