@@ -25,6 +25,11 @@ TESTS = os.path.join(os.path.dirname(HERE), "tests")
 # name: (test, threshold as the test states it, lowest allowed value)
 CHECKS = {
     "fine_tune": ("test_fine_tune.py::test_fine_tune_learns_...", ">= 0.9", 0.9),
+    "fine_tune_plain": (
+        "test_fine_tune.py::test_fine_tune_plain_encoder_with_dataset",
+        "> 0.9",
+        0.9,
+    ),
     "distill_agreement": (
         "test_distill.py::test_a_student_learns_its_teacher...",
         ">= 0.9",
@@ -40,6 +45,7 @@ def child(seed):
     sys.path.insert(0, TESTS)
     import keras
     import numpy as np
+    import tensorflow as tf
     from harness import bright_or_dark, tiny_model
     from test_evaluation import identity_encoder, separable_problem
 
@@ -52,6 +58,17 @@ def child(seed):
         tiny_model(), (x, y), (x, y), epochs=8, learning_rate=0.05, batch_size=16
     )
     found["fine_tune"] = float(result.accuracy)
+
+    keras.utils.set_random_seed(seed)  # (the test sets none: any seed must do)
+    encoder = keras.Sequential(
+        [keras.Input((4,)), keras.layers.Dense(8, activation="relu")]
+    )
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(128, 4)).astype("float32")
+    y = (x[:, 0] > 0).astype("int64")
+    dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(32)
+    result = ks.fine_tune(encoder, dataset, epochs=20, learning_rate=0.1)
+    found["fine_tune_plain"] = float(result.accuracy)
 
     keras.utils.set_random_seed(seed)
     x, y = bright_or_dark(96)
