@@ -27,20 +27,15 @@ import argparse
 import json
 import os
 import resource
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
+from processes import environment, free_port, json_results, start_run
+
 HERE = os.path.dirname(os.path.abspath(__file__))
-
-
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("localhost", 0))
-        return probe.getsockname()[1]
 
 
 def trainer(args):
@@ -86,16 +81,6 @@ def trainer(args):
     }), flush=True)  # fmt: skip
 
 
-def environment(backend, **extra):
-    variables = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("KERAS_DISTRIBUTION_", "TF_CONFIG", "XLA_FLAGS"))
-    }
-    variables.update(KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3", **extra)
-    return variables
-
-
 def run_trainers(args, backend, processes=1, input_service=None):
     command = [sys.executable, __file__, "--as-trainer", args.folder,
                "--image-size", str(args.image_size), "--batch-size",
@@ -104,31 +89,7 @@ def run_trainers(args, backend, processes=1, input_service=None):
         command += ["--strategy", "multi-worker"]
     if input_service:
         command += ["--input-service", input_service]
-    addresses = [f"localhost:{free_port()}" for _ in range(processes)]
-    started = []
-    for index in range(processes):
-        extra = {}
-        if processes > 1 and backend == "jax":
-            extra = dict(
-                KERAS_DISTRIBUTION_JOB_ADDRESSES=addresses[0],
-                KERAS_DISTRIBUTION_NUM_PROCESSES=str(processes),
-                KERAS_DISTRIBUTION_PROCESS_ID=str(index),
-            )
-        elif processes > 1:
-            config = {"cluster": {"worker": addresses},
-                      "task": {"type": "worker", "index": index}}  # fmt: skip
-            extra = {"TF_CONFIG": json.dumps(config)}
-        started.append(subprocess.Popen(
-            command, env=environment(backend, **extra), stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, text=True,
-        ))  # fmt: skip
-    results = []
-    for process in started:
-        out, err = process.communicate(timeout=1800)
-        if process.returncode:
-            raise RuntimeError(err[-3000:])
-        results.append(json.loads(out.strip().splitlines()[-1]))
-    return results
+    return json_results(start_run(command, backend, processes))
 
 
 def with_input_service(args, backend):

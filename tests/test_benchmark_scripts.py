@@ -91,44 +91,34 @@ def test_model_build_benchmark_dry_run():
 
 
 def test_preemption_benchmark_prints_its_table():
-    result = subprocess.run(
-        [
-            sys.executable,
-            os.path.join(BENCHMARKS, "preemption.py"),
-            "--configs",
-            "18:0.0625:16:4",
-            "--steps",
-            "2",
-        ],  # fmt: skip
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    row = result.stdout.strip().splitlines()[-1].split("|")
+    printed = run_script("preemption.py", "--configs", "18:0.0625:16:4", "--steps", "2")
+    row = printed.strip().splitlines()[-1].split("|")
     assert row[0].strip() == "18:0.0625:16:4" and row[-1].strip() == "143"
     assert float(row[3]) > 0 and float(row[4]) > 0
+
+
+def test_the_agreement_benchmark_prints_its_row():
+    # Two processes of one run, without and with PreemptionCheckpoint.
+    printed = run_script(
+        "agreement.py", "--backends", "tensorflow", "--steps", "8", "--calls", "20"
+    )
+    row = printed.strip().splitlines()[-1].split(" | ")
+    assert row[0] == "tensorflow" and float(row[1]) > 0 and float(row[2]) > 0
+    assert float(row[4]) > 0  # one agreement's milliseconds
 
 
 def test_the_gpu_table_dry_run_prints_its_rows():
     # The one GPU command (docs/benchmarks.md), its format on CPU with tiny
     # shapes: one backend and precision here (the full dry run is 8 rows).
-    result = subprocess.run(
-        [
-            sys.executable,
-            os.path.join(BENCHMARKS, "gpu_table.py"),
-            "--dry-run",
-            "--backends",
-            "tensorflow",
-            "--precisions",
-            "float32",
-        ],  # fmt: skip
-        capture_output=True,
-        text=True,
-        timeout=300,
+    printed = run_script(
+        "gpu_table.py",
+        "--dry-run",
+        "--backends",
+        "tensorflow",
+        "--precisions",
+        "float32",
     )
-    assert result.returncode == 0, result.stderr[-3000:]
-    rows = [line.split(" | ") for line in result.stdout.strip().splitlines()[2:]]
+    rows = [line.split(" | ") for line in printed.strip().splitlines()[2:]]
     assert [(row[3], row[4]) for row in rows] == [
         ("-", "tensorflow"),
         ("4", "tensorflow"),
