@@ -142,10 +142,25 @@ def encode_in_chunks(encoder, head, views_a, views_b, chunk_size, training, cach
     return unpair(features, groups, devices), unpair(projections, groups, devices)
 
 
+def encode_views(encoder, head, views_a, views_b, chunk_size, training, cache=True):
+    """h and z of both views, `(2B, D)` and `(2B, d)` (views a first): one
+    pass over both views (so BatchNorm sees both) when `chunk_size` is None,
+    else `encode_in_chunks`."""
+    if chunk_size is None:
+        features = encoder(
+            ops.concatenate([views_a, views_b], axis=0), training=training
+        )
+        return features, head(features, training=training)
+    return encode_in_chunks(
+        encoder, head, views_a, views_b, chunk_size, training, cache
+    )
+
+
 __all__ = [
     "chunk_forward",
     "direct_chunks",
     "encode_in_chunks",
+    "encode_views",
     "pair_views",
     "unpair",
 ]

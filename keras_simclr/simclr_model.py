@@ -9,7 +9,7 @@ from keras_simclr import backend
 from keras_simclr.batching import check_chunk_size
 from keras_simclr.distribute import num_replicas
 from keras_simclr.fit_loop import LoopModel
-from keras_simclr.gradient_cache import encode_in_chunks
+from keras_simclr.gradient_cache import encode_views
 from keras_simclr.layers import ProjectionHead, SimCLRAugmentation
 from keras_simclr.layers.xla_compile import compile_with_xla_crops
 from keras_simclr.losses import NTXent, check_temperature
@@ -232,30 +232,20 @@ class SimCLRModel(LoopModel):
         return self.encoder(views, training=training)
 
     def _two_views(self, inputs, training):
-        if "views_a" in inputs:
-            # Views already cut from the originals by the input pipeline: only
-            # flip, colour, grayscale and blur remain.
-            view_pair = [
-                self.augmentation.appearance(inputs[key], training=True)
-                for key in ("views_a", "views_b")
-            ]
+        if "views_a" in inputs:  # cut by the input pipeline: appearance remains
+            appearance = self.augmentation.appearance
+            view_pair = [appearance(inputs[k]) for k in ("views_a", "views_b")]
         else:
-            images = inputs["images"]
-            view_pair = [self.augmentation(images, training=True) for _ in range(2)]
-        if self.chunk_size is not None:
-            features, projections = encode_in_chunks(
-                self.encoder,
-                self.projection_head,
-                *view_pair,
-                self.chunk_size,
-                training,
-                cache=self._cache_gradients,
-            )
-            return {"features": features, "projections": projections}
-        # (2n, S, S, 3): both views in ONE batch, so BatchNorm sees both.
-        views = ops.concatenate(view_pair, axis=0)
-        features = self.encoder(views, training=training)  # (2n, D)
-        projections = self.projection_head(features, training=training)  # (2n, d)
+            crop = self.augmentation
+            view_pair = [crop(inputs["images"], training=True) for _ in range(2)]
+        features, projections = encode_views(
+            self.encoder,
+            self.projection_head,
+            *view_pair,
+            self.chunk_size,
+            training,
+            cache=self._cache_gradients,
+        )
         return {"features": features, "projections": projections}
 
     def compute_loss(
