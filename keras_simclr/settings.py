@@ -1,4 +1,5 @@
-"""`PretrainingSettings`: the one spelling of a pretraining run's settings.
+"""`PretrainingSettings` and `DistillSettings`: the one spelling of a run's
+settings.
 
 Each setting is written once, here: its name, default, type and one-line
 help. The command line's `pretrain` flags are generated from these fields
@@ -6,6 +7,7 @@ help. The command line's `pretrain` flags are generated from these fields
 (`from_arguments`), `workflow.pretrain` takes them, `--resume` compares the
 ones marked `resumed` field by field, and the run's log prints them. Adding
 a setting is adding a field here and using it where it acts.
+`DistillSettings` does the same for `keras-simclr distill`.
 
     import keras_simclr as ks
     settings = ks.PretrainingSettings(dataset="photos/", image_size=96)
@@ -58,8 +60,56 @@ DATASET_HELP = (
 )
 
 
+class _Settings:
+    """What every settings dataclass here shares: copies, the parsed
+    command line, the resumed subset and the flags that give it."""
+
+    def replace(self, **changes):
+        """A copy with `changes` (unknown names raise `TypeError`)."""
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_arguments(cls, args):
+        """The settings of a parsed `argparse.Namespace` (from
+        `add_arguments`)."""
+        names = [field.name for field in dataclasses.fields(cls)]
+        return cls(**{name: getattr(args, name) for name in names})
+
+    def resumed(self, **resolved):
+        """The settings a checkpoint must share, as JSON values; `resolved`
+        replaces defaults that the run resolved (e.g. the image size)."""
+        values = {
+            field.name: resolved.get(field.name, getattr(self, field.name))
+            for field in dataclasses.fields(self)
+            if field.metadata["resumed"]
+        }
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
+
+    def describe(self):
+        """The command-line flags that give these settings from the defaults.
+
+        Examples:
+            >>> PretrainingSettings(epochs=3, crop_area=(0.2, 0.9), probe=False).describe()
+            '--epochs 3 --crop-area 0.2,0.9 --no-probe'
+            >>> PretrainingSettings().describe()
+            '(defaults)'
+        """
+        changed = []
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if value == field.default or field.default is dataclasses.MISSING:
+                continue
+            if isinstance(value, bool):  # a switch: its flag alone says it
+                changed.append(flag_name(field))
+            elif isinstance(value, tuple):
+                changed.append(f"{flag_name(field)} {','.join(map(str, value))}")
+            else:
+                changed.append(f"{flag_name(field)} {value}")
+        return " ".join(changed) or "(defaults)"
+
+
 @dataclasses.dataclass(frozen=True)
-class PretrainingSettings:
+class PretrainingSettings(_Settings):
     """Every setting of a pretraining run (`keras-simclr pretrain`).
 
     The defaults are the command line's. `None` means "the paper's value
@@ -159,51 +209,9 @@ class PretrainingSettings:
             )
         object.__setattr__(self, "crop_area", tuple(self.crop_area))
 
-    def replace(self, **changes):
-        """A copy with `changes` (unknown names raise `TypeError`)."""
-        return dataclasses.replace(self, **changes)
 
-    @classmethod
-    def from_arguments(cls, args):
-        """The settings of a parsed `argparse.Namespace` (from
-        `add_arguments`)."""
-        return cls(**{field.name: getattr(args, field.name) for field in fields()})
-
-    def resumed(self, **resolved):
-        """The settings a checkpoint must share, as JSON values; `resolved`
-        replaces defaults that the run resolved (e.g. the image size)."""
-        values = {
-            field.name: resolved.get(field.name, getattr(self, field.name))
-            for field in fields()
-            if field.metadata["resumed"]
-        }
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
-
-    def describe(self):
-        """The command-line flags that give these settings from the defaults.
-
-        Examples:
-            >>> PretrainingSettings(epochs=3, crop_area=(0.2, 0.9), probe=False).describe()
-            '--epochs 3 --crop-area 0.2,0.9 --no-probe'
-            >>> PretrainingSettings().describe()
-            '(defaults)'
-        """
-        changed = []
-        for field in fields():
-            value = getattr(self, field.name)
-            if value == field.default:
-                continue
-            if isinstance(value, bool):  # a switch: its flag alone says it
-                changed.append(flag_name(field))
-            elif isinstance(value, tuple):
-                changed.append(f"{flag_name(field)} {','.join(map(str, value))}")
-            else:
-                changed.append(f"{flag_name(field)} {value}")
-        return " ".join(changed) or "(defaults)"
-
-
-def fields():
-    return dataclasses.fields(PretrainingSettings)
+def fields(settings_class=None):
+    return dataclasses.fields(settings_class or PretrainingSettings)
 
 
 def flag_name(field):
@@ -211,13 +219,18 @@ def flag_name(field):
     return field.metadata["flag"].get("flag") or "--" + field.name.replace("_", "-")
 
 
-def add_arguments(parser):
-    """Adds one flag per `PretrainingSettings` field to `parser`, with the
-    field's default, type, choices and help."""
-    for field in fields():
+def add_arguments(parser, settings_class=None):
+    """Adds one flag per field of `settings_class` (default
+    `PretrainingSettings`) to `parser`, with the field's default, type,
+    choices and help; a field without a default is a positional argument."""
+    for field in fields(settings_class):
         meta = field.metadata
         options = {k: v for k, v in meta["flag"].items() if k != "flag"}
-        options.update(dest=field.name, help=meta["help"], default=field.default)
+        options["help"] = meta["help"]
+        if field.default is dataclasses.MISSING:  # positional
+            parser.add_argument(field.name, **options)
+            continue
+        options.update(dest=field.name, default=field.default)
         if "action" not in options:
             if meta["parse"] is not None:
                 options["type"] = meta["parse"]
@@ -227,4 +240,51 @@ def add_arguments(parser):
     return parser
 
 
-__all__ = ["PretrainingSettings", "add_arguments", "pair", "positive"]
+@dataclasses.dataclass(frozen=True)
+class DistillSettings(_Settings):
+    """Every setting of `keras-simclr distill` (SimCLRv2's stage 3).
+
+    `teacher` is the command's positional argument; the rest are flags
+    with the command line's defaults. A resumed run must share the fields
+    marked resumed (all but `output`, `resume` and `checkpoint_every`).
+
+    Examples:
+        >>> DistillSettings("teacher.keras", epochs=3).describe()
+        '--epochs 3'
+    """
+
+    teacher: str = _setting(
+        dataclasses.MISSING, "a fine-tuned classifier (.keras)", resumed=True
+    )
+    dataset: str = _setting("digits", DATASET_HELP, resumed=True)
+    output: str = _setting("student.keras", "where to save the student (.keras)")
+    depth: int = _setting(18, "the student's ResNet depth", int, DEPTHS, resumed=True)
+    width: float = _setting(
+        0.25, "the student's ResNet width", positive(float), resumed=True
+    )
+    epochs: int = _setting(10, "epochs", positive(int), resumed=True)
+    batch_size: int = _setting(64, "global, in images", positive(int), resumed=True)
+    temperature: float = _setting(
+        1.0, "of the teacher's and student's softmax", positive(float), resumed=True
+    )
+    learning_rate: float = _setting(
+        0.05, "SGD's (Nesterov)", positive(float), resumed=True
+    )
+    seed: int = _setting(0, "Keras's seed, shuffling, crops", int, resumed=True)
+    resume: bool = _setting(False, "continue from OUTPUT.backup/", action="store_true")
+    checkpoint_every: int = _setting(
+        500,
+        "also checkpoint every N steps (SIGTERM/SIGINT checkpoint the step "
+        "they stop at)",
+        positive(int),
+        metavar="N",
+    )
+
+
+__all__ = [
+    "DistillSettings",
+    "PretrainingSettings",
+    "add_arguments",
+    "pair",
+    "positive",
+]

@@ -10,7 +10,7 @@ import pytest
 import keras_simclr as ks
 from keras_simclr import cli, resuming, workflow
 from keras_simclr.batching import plan_batch
-from keras_simclr.settings import PretrainingSettings, add_arguments
+from keras_simclr.settings import DistillSettings, PretrainingSettings, add_arguments
 
 
 def pretrain_parser():
@@ -44,6 +44,20 @@ def test_the_command_line_parses_into_the_same_settings():
         cli.build_parser().parse_args(["pretrain", "--epochs", "0"])
     with pytest.raises(SystemExit):
         cli.build_parser().parse_args(["pretrain", "--depth", "20"])
+
+
+def test_the_distill_command_is_generated_from_distill_settings():
+    args = cli.build_parser().parse_args(["distill", "t.keras", "--epochs", "3"])
+    settings = DistillSettings.from_arguments(args)
+    assert settings == DistillSettings("t.keras", epochs=3)
+    assert settings.describe() == "--epochs 3"  # the positional is not a flag
+    text = cli.build_parser().parse_args(["distill", "t.keras"])
+    assert DistillSettings.from_arguments(text) == DistillSettings("t.keras")
+    resumed = settings.resumed()
+    assert resumed["teacher"] == "t.keras" and resumed["epochs"] == 3
+    assert not {"output", "resume", "checkpoint_every"} & set(resumed)
+    with pytest.raises(SystemExit):  # the teacher is required
+        cli.build_parser().parse_args(["distill"])
 
 
 def test_settings_refuse_what_no_run_can_use():

@@ -18,7 +18,12 @@ import sys
 # Parsing must not import TensorFlow: the choices come from a module that
 # loads nothing.
 from keras_simclr.choices import EXPORT_FORMATS, STRATEGIES
-from keras_simclr.settings import DATASET_HELP, DEPTHS, add_arguments, positive
+from keras_simclr.settings import (
+    DATASET_HELP,
+    DistillSettings,
+    add_arguments,
+    positive,
+)
 
 
 def build_parser():
@@ -89,27 +94,7 @@ def build_parser():
     student = commands.add_parser(
         "distill", help="SimCLRv2 stage 3: a student from a fine-tuned teacher"
     )
-    student.add_argument("teacher", help="a fine-tuned classifier (.keras)")
-    student.add_argument("--dataset", default="digits", help=dataset_help)
-    student.add_argument("--output", default="student.keras")
-    student.add_argument("--depth", type=int, default=18, choices=DEPTHS)
-    student.add_argument("--width", type=positive(float), default=0.25)
-    student.add_argument("--epochs", type=positive(int), default=10)
-    student.add_argument("--batch-size", type=positive(int), default=64)
-    student.add_argument("--temperature", type=positive(float), default=1.0)
-    student.add_argument("--learning-rate", type=positive(float), default=0.05)
-    student.add_argument("--seed", type=int, default=0)
-    student.add_argument(
-        "--resume", action="store_true", help="continue from OUTPUT.backup/"
-    )
-    student.add_argument(
-        "--checkpoint-every",
-        type=positive(int),
-        default=500,
-        metavar="N",
-        help="also checkpoint every N steps (SIGTERM/SIGINT checkpoint the "
-        "step they stop at)",
-    )
+    add_arguments(student, DistillSettings)  # generated, as pretrain's
 
     service = commands.add_parser(
         "input-service", help="a tf.data service dispatcher for input workers"

@@ -70,6 +70,7 @@ def distill(args):
     import numpy as np
 
     from keras_simclr import callbacks, datasets, evaluation, resuming, saving
+    from keras_simclr.settings import DistillSettings
 
     saving.check_output_path(args.output)
     if not os.path.isfile(args.teacher):
@@ -86,12 +87,8 @@ def distill(args):
     # or TFRecords (their crops cut from the original files).
     splits = datasets.load(args.dataset, size, args.batch_size, seed=args.seed)
     backup = resuming.backup_folder(args.output)
-    settings = {
-        name: getattr(args, name)
-        for name in ("teacher", "dataset", "depth", "width", "epochs")
-        + ("batch_size", "temperature", "learning_rate", "seed")
-    }
-    resuming.resume_checkpoint(backup, settings, args.resume)
+    settings = DistillSettings.from_arguments(args)  # the resumed ones: checked
+    resuming.resume_checkpoint(backup, settings.resumed(), args.resume)
     saver = callbacks.PreemptionCheckpoint(
         backup, every_steps=args.checkpoint_every, delete_checkpoint=False
     )
