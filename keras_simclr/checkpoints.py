@@ -378,10 +378,11 @@ class PreemptionCheckpoint(AtomicBackupAndRestore):
         self._step += 1
         steps = (self.params or {}).get("steps")
         requested = self._requested
-        if backend.current().process_share()[0] > 1:
+        active = backend.current()
+        if active.process_share()[0] > 1:
             # All processes stop at the same step, whichever was signalled.
             asked = [requested == number for number in self.SIGNALS]
-            agreed = backend.current().any_over_processes(asked)
+            agreed = active.any_over_processes(asked)
             requested = next((n for n, yes in zip(self.SIGNALS, agreed) if yes), None)
         if requested is not None:
             self.checkpoint = self.save(self._epoch, self._step)

@@ -60,10 +60,11 @@ class LoopModel(keras.Model):
         once, after training. `validation_data` goes through the same
         adaptation.
         """
-        backend.current().check_can_train()
+        active = backend.current()
+        active.check_can_train()
         # A step that cannot raise at run time has its checks in tf.data
         # (XLA drops TensorFlow's graph assertions too).
-        in_step = backend.current().CHECKS_RUN_IN_STEP and not self.jit_compile
+        in_step = active.CHECKS_RUN_IN_STEP and not self.jit_compile
         check = None if in_step else self.value_checks()
         data = prepare_fit(x, y, batch_size, kwargs, check_values=check)
         callbacks = [*(kwargs.pop("callbacks", None) or []), *self.fit_callbacks()]
@@ -273,8 +274,8 @@ def check_batch_splits(dataset):
     """Refuses batches the step cannot split evenly over its devices (JAX's
     `DataParallel`), with the message tf.distribute's step gives."""
     # Each process feeds its share of the batch to its own devices.
-    devices = backend.current().devices_in_step()
-    devices //= backend.current().process_share()[0]
+    active = backend.current()
+    devices = active.devices_in_step() // active.process_share()[0]
     if devices <= 1:
         return
     inputs = dataset.element_spec

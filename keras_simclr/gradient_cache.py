@@ -118,7 +118,8 @@ def encode_in_chunks(encoder, head, views_a, views_b, chunk_size, training, cach
     reaches the weights through pass 2. h carries no gradient (the online
     probe stops it anyway). `cache=False` differentiates the same chunked
     forward directly (`direct_chunks`, for tests)."""
-    devices = backend.current().devices_in_step()
+    active = backend.current()
+    devices = active.devices_in_step()
     groups = chunk_groups(views_a.shape[0], chunk_size, devices)
     if groups == 1:  # the whole batch is one chunk: one pass
         views = ops.concatenate([views_a, views_b], axis=0)
@@ -129,7 +130,7 @@ def encode_in_chunks(encoder, head, views_a, views_b, chunk_size, training, cach
     trainable = [
         ops.convert_to_tensor(v) for layer in layers for v in layer.trainable_variables
     ]
-    run = backend.current().cached_chunks if cache else direct_chunks
+    run = active.cached_chunks if cache else direct_chunks
     features, projections, state = run(
         chunk_forward(encoder, head, training),
         pair_views(views_a, views_b, groups, devices),

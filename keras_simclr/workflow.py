@@ -314,10 +314,11 @@ def _fit_or_say_lost(model, plan, say, **fit_arguments):
     naming the checkpoint to resume from; a step out of memory says which
     chunk size to try."""
     backup = plan.backup
+    active = backend.current()
     try:
         return model.fit(plan.data, **fit_arguments)
     except Exception as error:
-        if backend.current().is_out_of_memory(error):
+        if active.is_out_of_memory(error):
             batch, chunk_size = plan.settings.batch_size, plan.settings.chunk_size
             per_device = batch // plan.strategy.num_replicas_in_sync
             now = f", chunks of {chunk_size}" if chunk_size else ""
@@ -329,9 +330,7 @@ def _fit_or_say_lost(model, plan, say, **fit_arguments):
                 "then --resume."
             )
             raise
-        if backend.current().process_share()[0] == 1 or not (
-            backend.current().is_lost_process(error)
-        ):
+        if active.process_share()[0] == 1 or not active.is_lost_process(error):
             raise
         found = callbacks.checkpoint_position(backup)
         where = (

@@ -168,8 +168,9 @@ class RandomResizedCrop(RandomLayer):
         """Crops with the `keras.ops` path (which XLA compiles) when `xla`,
         else with the backend's kernel (TensorFlow's fused CropAndResize,
         faster without XLA). `SimCLRModel.compile` calls it."""
-        self._ops_crop = bool(xla) and not backend.current().CROP_COMPILES
-        self.supports_jit = backend.current().CROP_COMPILES or self._ops_crop
+        compiles = backend.current().CROP_COMPILES
+        self._ops_crop = bool(xla) and not compiles
+        self.supports_jit = compiles or self._ops_crop
 
     def _crop(self, images, boxes):
         if self._ops_crop:
