@@ -137,6 +137,24 @@ def write(path, image):
     return str(path)
 
 
+def labelled_photos(root, per_class=12, seed=0):
+    """Two class folders of JPEGs of varied sizes and qualities (bright and
+    dark noise), and one truncated file (the first of each class): what
+    `pretrain --dataset` reads."""
+    rng = np.random.default_rng(seed)
+    for label, (low, high) in enumerate([(0, 110), (140, 256)]):
+        folder = os.path.join(root, f"class_{label}")
+        os.makedirs(folder)
+        for index in range(per_class):
+            shape = (int(rng.integers(24, 120)), int(rng.integers(24, 120)), 3)
+            image = rng.integers(low, high, shape).astype("uint8")
+            quality = int(rng.integers(40, 96))
+            data = tf.io.encode_jpeg(image, quality=quality).numpy()
+            with open(os.path.join(folder, f"{index}.jpg"), "wb") as file:
+                file.write(data[: len(data) // 2] if index == 0 else data)
+    return str(root)
+
+
 class StepsPerEpoch(keras.callbacks.Callback):
     """Counts the batches each epoch trains on."""
 

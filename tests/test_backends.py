@@ -130,6 +130,7 @@ def run_on(backend, code, tmp_path, **variables):
     return result.stdout
 
 
+@pytest.mark.slow  # 107 s; the quick start runs on TensorFlow in test_readme.py
 def test_readme_quick_start_runs_on_jax(tmp_path):
     from harness import python_blocks
 

@@ -97,6 +97,7 @@ def test_preemption_benchmark_prints_its_table():
     assert float(row[3]) > 0 and float(row[4]) > 0
 
 
+@pytest.mark.slow  # 41 s
 def test_the_agreement_benchmark_prints_its_row():
     # Two processes of one run, without and with PreemptionCheckpoint.
     printed = run_script(

@@ -102,6 +102,7 @@ def run_cli(arguments, **kwargs):
     )
 
 
+@pytest.mark.slow  # 49 s; test_preemption's kill -9 test stays
 def test_pretrain_resume_after_kill_9_finishes_with_the_expected_step_count(tmp_path):
     output = str(tmp_path / "model.keras")
     backup = output + ".backup"

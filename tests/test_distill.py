@@ -7,7 +7,13 @@ import os
 import keras
 import numpy as np
 import pytest
-from harness import OTHER_BACKENDS, bright_or_dark, signal_at, tiny_model
+from harness import (
+    OTHER_BACKENDS,
+    bright_or_dark,
+    labelled_photos,
+    signal_at,
+    tiny_model,
+)
 
 import keras_simclr as ks
 from keras_simclr.evaluation import distillation_loss
@@ -265,25 +271,6 @@ def test_a_distillation_stopped_by_sigterm_resumes_at_the_next_step(tmp_path):
         np.testing.assert_allclose(after, expected, rtol=1e-5, atol=1e-6)
 
 
-def labelled_photos(root, per_class=12, seed=0):
-    """Two class folders of JPEGs of varied sizes and qualities (bright and
-    dark noise), and one truncated file: what `pretrain --dataset` reads."""
-    import tensorflow as tf
-
-    rng = np.random.default_rng(seed)
-    for label, (low, high) in enumerate([(0, 110), (140, 256)]):
-        folder = os.path.join(root, f"class_{label}")
-        os.makedirs(folder)
-        for index in range(per_class):
-            shape = (int(rng.integers(24, 120)), int(rng.integers(24, 120)), 3)
-            image = rng.integers(low, high, shape).astype("uint8")
-            quality = int(rng.integers(40, 96))
-            data = tf.io.encode_jpeg(image, quality=quality).numpy()
-            with open(os.path.join(folder, f"{index}.jpg"), "wb") as file:
-                file.write(data[: len(data) // 2] if index == 0 else data)
-    return str(root)
-
-
 @pytest.mark.parametrize("form", ["photo folder", "TFRecord folder"])
 def test_the_distill_command_reads_what_pretrain_reads(tmp_path, capsys, form):
     # The one data road (issue #40): a folder's and TFRecords' crops are cut
@@ -312,6 +299,7 @@ def test_the_distill_command_reads_what_pretrain_reads(tmp_path, capsys, form):
     assert not os.path.exists(f"{output}.backup")  # removed once saved
 
 
+@pytest.mark.slow  # 93 s; the in-process SIGTERM test of distill stays in the default suite
 def test_the_distill_command_exits_143_on_sigterm_and_resumes(tmp_path):
     # `keras-simclr distill` checkpoints as `pretrain` does: SIGTERM writes
     # the step it stops at, the checkpoint is continued only with --resume

@@ -192,6 +192,7 @@ def test_a_worker_killed_mid_run_comes_back_and_the_run_goes_on(
     assert int(model.optimizer.iterations) == 3 * 6
 
 
+@pytest.mark.slow  # 66 s
 def test_a_worker_lost_for_good_stops_the_run_and_it_resumes_on_the_others(tmp_path):
     # TensorFlow's service waits for a lost worker to come back at its
     # address; `--input-timeout` turns that wait into a resumable stop.

@@ -186,24 +186,29 @@ DECODE_ANY = len(decode.JPEG_SCALES)
 DECODE_ANY_THEN_DRAW = DECODE_ANY + 1
 
 
-def read_header(item, tracker, read_files):
+def read_header(item, tracker, read_files, options):
     """Stage 1, per item: the encoded bytes and the size their header claims.
 
     The tracker records the key before anything is read, so an item that
-    fails anywhere after is reported by name.
+    fails anywhere after is reported by name. An item with its own crop
+    seed (`(key, payload, label, seed)`, an `EpochOrder`'s) gets its crop
+    draws here, from that seed alone.
     """
-    key, payload, label = item
+    key, payload, label, *crop_seed = item
     inserted = []
     if tracker is not None:
         inserted.append(tracker.attempted.insert(key, tf.constant(1, tf.int64)))
     with tf.control_dependencies(inserted):
         encoded = read_item(payload, read_files)
-    return {
+    header = {
         "key": key,
         "encoded": encoded,
         "label": label,
         "shape": decode.header_shape(encoded),  # (0, 0): read once decoded
     }
+    if crop_seed:
+        header["draws"] = crops.crop_draws(crop_seed[0], (), options.views)
+    return header
 
 
 def draw_windows(height, width, draws, options, orientation):
@@ -252,7 +257,9 @@ def plan_items(items, seed, options):
                 )
             )
     orientation = decode.exif_orientation(encoded)
-    draws = crops.crop_draws(seed, tf.shape(encoded), options.views)
+    draws = items.get("draws")  # an item's own (`read_header`), else the batch's
+    if draws is None:
+        draws = crops.crop_draws(seed, tf.shape(encoded), options.views)
     windows = draw_windows(height, width, draws, options, orientation)
     known = height * width > 0
     # The py_function decode of on_error="raise" names the file it fails on.
@@ -363,7 +370,7 @@ def build(
     deterministic = options.seed is not None or options.mode == "evaluate"
     skip = options.on_error == "skip"
     headers = items.map(
-        lambda *item: read_header(item, tracker, read_files),
+        lambda *item: read_header(item, tracker, read_files, options),
         num_parallel_calls=AUTOTUNE,
         deterministic=deterministic,
     )

@@ -115,7 +115,8 @@ def files_reader(paths, labels, class_names, options, input_context=None):
     if options.mode == "pretrain" and options.shuffle and not options.input_service:
         # Files are shuffled in full, in an order a resumed run can seek to
         # (`EpochOrder`): a pass's order is drawn from (seed, epoch).
-        items, order = _ordered(paths, labels, options.seed)
+        share = (1, 0) if input_context is None else (shards, shard)
+        items, order = _ordered(paths, labels, options.seed, share)
     return encoded_images.build(
         items,
         options,
@@ -131,18 +132,22 @@ def files_reader(paths, labels, class_names, options, input_context=None):
     )
 
 
-def _ordered(paths, labels, seed):
-    """The `(key, path, label)` items of `paths` in an `EpochOrder`, and the
-    order."""
+def _ordered(paths, labels, seed, share=(1, 0)):
+    """The `(key, path, label, crop_seed)` items of `paths` (this process's
+    share `(shares, index)` of all files) in an `EpochOrder`, and the order.
+    The crop seed is the file's in its epoch (`EpochOrder.item_seed` of its
+    index among all files): a resumed run cuts the crops an uninterrupted
+    one does, and no two processes draw alike."""
     order = EpochOrder(len(paths), seed)
     paths = tf.constant(list(paths), tf.string)
     labels = tf.constant([-1] * len(paths) if labels is None else list(labels))
 
-    def item(index):
+    def item(index, epoch):
         path = tf.gather(paths, index)
-        return path, path, tf.gather(labels, index)
+        crop_seed = order.item_seed(epoch, index * share[0] + share[1])
+        return path, path, tf.gather(labels, index), crop_seed
 
-    return order.one_pass().map(item), order
+    return order.one_pass(with_epoch=True).map(item), order
 
 
 def process_context():

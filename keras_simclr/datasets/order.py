@@ -82,10 +82,21 @@ class EpochOrder:
         infinite = tf.data.experimental.assert_cardinality(tf.data.INFINITE_CARDINALITY)
         return stream.apply(infinite)
 
-    def one_pass(self):
+    def item_seed(self, epoch, item):
+        """A stateless seed pair for `item` (an int64 id, < 2**32) in
+        `epoch`: the same item in the same epoch under the same order seed
+        always gets the same pair, however the epoch was reached (from its
+        start, or sought to after a resume), so draws keyed by it are drawn
+        again exactly (a photo reader's crops)."""
+        # A first component no shuffle of `indices` uses ([seed, epoch]).
+        position = tf.cast(epoch, tf.int64) * 2**32 + tf.cast(item, tf.int64)
+        return tf.stack([-1 - self.seed, position])
+
+    def one_pass(self, with_epoch=False):
         """One epoch per iteration (a finite dataset of item indices): the
         epoch `seek` or `begin_epoch` set, from its `skip`-th item; each
-        iteration moves on to the next epoch (a repeated pass too)."""
+        iteration moves on to the next epoch (a repeated pass too). With
+        `with_epoch`, elements are `(index, epoch)` pairs."""
 
         def epoch_items(_):
             epoch = self.epoch.assign_add(1) - 1
@@ -94,6 +105,8 @@ class EpochOrder:
                 cleared = self.skip.assign(0)
             with tf.control_dependencies([cleared]):
                 items = self.indices(epoch)
+            if with_epoch:
+                items = (items, tf.fill(tf.shape(items), epoch))
             return tf.data.Dataset.from_tensor_slices(items).skip(skip)
 
         return tf.data.Dataset.from_tensors(np.int64(0)).flat_map(epoch_items)
