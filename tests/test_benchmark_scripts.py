@@ -58,6 +58,19 @@ def run_script(name, *arguments):
     return result.stdout
 
 
+def test_the_record_seek_benchmark_prints_its_table(tmp_path):
+    folder = small_photos(tmp_path, count=6)
+    tiny = ["--folder", folder, "--repeat", "2", "--shards", "2", "--window", "4"]
+    printed = run_script(
+        "record_seek.py", *tiny, "--image-size", "16", "--batch-size", "2"
+    )
+    rows = [line for line in printed.splitlines() if line.count("|") == 2]
+    assert rows[0] == "measure | seconds | records/s"
+    assert rows[1].startswith("one pass, cut | ")
+    assert rows[3].startswith("first batch at step 3 (6 records read, not cut) |")
+    assert len(rows) == 5
+
+
 def test_input_pipeline_benchmark_dry_run(tmp_path):
     folder = small_photos(tmp_path)
     tiny = ["--folder", folder, "--passes", "1", "--images-per-pass", "8"]

@@ -91,6 +91,7 @@ def results(path):
     [
         ("tensorflow", "arrays"),
         ("tensorflow", "photo folder"),
+        ("tensorflow", "TFRecords"),
         ("jax", "arrays"),
         # 137 s on 2 cores: -m slow (the photo folder runs on TensorFlow above)
         pytest.param("jax", "photo folder", marks=pytest.mark.slow),
@@ -99,11 +100,13 @@ def results(path):
 def test_sigterm_mid_epoch_then_resume_trains_what_an_uninterrupted_run_does(
     tmp_path, backend, data
 ):
-    dataset = (
-        indexed_arrays(tmp_path / "images.npz")
-        if data == "arrays"
-        else indexed_photos(tmp_path / "photos")
-    )
+    if data == "arrays":
+        dataset = indexed_arrays(tmp_path / "images.npz")
+    else:
+        dataset = indexed_photos(tmp_path / "photos")
+    if data == "TFRecords":  # 3 shards, records shuffled in windows
+        dataset = str(tmp_path / "records")
+        ks.datasets.write_tfrecords(tmp_path / "photos", dataset, shards=3)
     done = run_worker(backend, dataset, str(tmp_path / "a.keras"), str(tmp_path / "a"))
     assert done.returncode == 0, done.stderr[-3000:]
 
@@ -313,6 +316,26 @@ def test_a_sought_photo_reader_cuts_the_crops_of_an_uninterrupted_pass(tmp_path)
         # passed over as in the first pass.
         assert data.seek(epoch, step=2, state=data.position_state())
         again = list(reader)
+        assert len(again) == len(epochs[epoch]) - 2
+        for cut, expected in zip(again, epochs[epoch][2:]):
+            np.testing.assert_array_equal(cut.views_a, expected.views_a)
+            np.testing.assert_array_equal(cut.views_b, expected.views_b)
+
+
+def test_a_sought_tfrecord_reader_cuts_the_records_of_an_uninterrupted_pass(tmp_path):
+    folder = labelled_photos(tmp_path / "photos", per_class=6)
+    shards = ks.datasets.write_tfrecords(folder, str(tmp_path / "records"), shards=3)
+    # Windows of 4 records, shuffled: the place is found by reading.
+    reader = ks.datasets.tfrecord_images(
+        shards, 16, batch_size=3, seed=4, shuffle_buffer=4
+    )
+    data = ks.datasets.pretraining_data(reader)
+    epochs = [[pair for pair, _ in reader] for _ in range(2)]  # epochs 0 and 1
+    assert not np.array_equal(epochs[0][0].views_a, epochs[1][0].views_a)
+    assert data.skipped_files()  # the truncated JPEGs
+    for epoch in (0, 1):
+        assert data.seek(epoch, step=2, state=data.position_state())
+        again = [pair for pair, _ in reader]
         assert len(again) == len(epochs[epoch]) - 2
         for cut, expected in zip(again, epochs[epoch][2:]):
             np.testing.assert_array_equal(cut.views_a, expected.views_a)

@@ -98,16 +98,26 @@ class EpochOrder:
         iteration moves on to the next epoch (a repeated pass too). With
         `with_epoch`, elements are `(index, epoch)` pairs."""
 
+        def items_of(epoch, skip):
+            items = self.indices(epoch)
+            if with_epoch:
+                items = (items, tf.fill(tf.shape(items), epoch))
+            return tf.data.Dataset.from_tensor_slices(items).skip(skip)
+
+        return self.each_pass(items_of)
+
+    def each_pass(self, items_of):
+        """One epoch per iteration: `items_of(epoch, skip)`, a dataset of
+        that epoch's items from its `skip`-th, for the epoch `seek` or
+        `begin_epoch` set; each iteration moves on to the next epoch."""
+
         def epoch_items(_):
             epoch = self.epoch.assign_add(1) - 1
             skip = self.skip.read_value()
             with tf.control_dependencies([skip]):
                 cleared = self.skip.assign(0)
             with tf.control_dependencies([cleared]):
-                items = self.indices(epoch)
-            if with_epoch:
-                items = (items, tf.fill(tf.shape(items), epoch))
-            return tf.data.Dataset.from_tensor_slices(items).skip(skip)
+                return items_of(epoch, skip)
 
         return tf.data.Dataset.from_tensors(np.int64(0)).flat_map(epoch_items)
 
@@ -147,4 +157,121 @@ class EpochOrder:
         return {"seed": int(self.seed.numpy())}
 
 
-__all__ = ["EpochOrder"]
+
+
+class RecordOrder:
+    """The order of a TFRecord reader's records in each epoch, which a
+    resumed run can seek to: the shards in an `EpochOrder` of `(seed,
+    epoch)`, read `cycle_length` at a time (a deterministic interleave),
+    their records shuffled in windows of `window` by a stateless shuffle of
+    `(seed, epoch, window)`.
+
+    Why windows, not `Dataset.shuffle`: a shuffle buffer's order depends on
+    the global seed and on how many times its dataset was iterated, so a
+    restarted process cannot draw epoch `e`'s again. Why seeking reads: a
+    record's place inside its shard is known only by reading the shard, so
+    `seek` passes over the records before the position by reading them
+    (undecoded: no image is decoded or cut), at the speed of reading.
+
+    Args:
+        files: the TFRecord files (this process's share), in order.
+        records_of: a function of a file name (string tensor) giving its
+            dataset of `(key, encoded, label)` records.
+        seed: int, or None for one drawn (`EpochOrder`).
+        window: records shuffled together. Defaults to 10,000.
+        cycle_length: shards read at once. Defaults to 16.
+
+    Examples:
+        >>> import tensorflow as tf
+        >>> def records_of(name):  # 5 records per "file"
+        ...     keys = tf.strings.join([name, "#", tf.strings.as_string(tf.range(5))])
+        ...     return tf.data.Dataset.from_tensor_slices((keys, keys, tf.range(5, dtype=tf.int64)))
+        >>> order = RecordOrder(["a", "b", "c"], records_of, seed=1, window=4)
+        >>> first = [key.numpy() for key, *_ in order.one_pass()]  # epoch 0
+        >>> order.seek(0, items=6)
+        >>> [key.numpy() for key, *_ in order.one_pass()] == first[6:]
+        True
+    """
+
+    batch_size = None  # epochs are passes (numpy's stream sets a batch)
+
+    def __init__(self, files, records_of, seed=None, window=10_000, cycle_length=16):
+        self.files = tf.constant([str(name) for name in files], tf.string)
+        self.shards = EpochOrder(len(files), seed)  # the seed, epoch and skip
+        self.records_of = records_of
+        self.window = int(window)
+        self.cycle_length = max(1, min(int(cycle_length), len(files)))
+
+    @property
+    def seed(self):
+        return self.shards.seed
+
+    def records(self, epoch, skip=0, keys_only=False):
+        """Epoch `epoch`'s records from the `skip`-th (a dataset of
+        `(key, encoded, label, crop_seed)`; `crop_seed` is the record's
+        `EpochOrder.item_seed`, keyed by a hash of its key), or with
+        `keys_only` their keys alone (in the same order)."""
+        epoch = tf.cast(epoch, tf.int64)
+        skip = tf.cast(skip, tf.int64)
+        names = tf.gather(self.files, self.shards.indices(epoch))
+        records = tf.data.Dataset.from_tensor_slices(names).interleave(
+            self.records_of,
+            cycle_length=self.cycle_length,
+            num_parallel_calls=tf.data.AUTOTUNE,
+            deterministic=True,
+        )
+        if keys_only:
+            records = records.map(lambda key, *_: (key,))
+
+        def shuffled(index, window):
+            seed = tf.stack([-2 - self.seed, epoch * 2**32 + index])
+            count = tf.shape(window[0])[0]
+            order = tf.random.experimental.stateless_shuffle(tf.range(count), seed)
+            return tuple(tf.gather(part, order) for part in window)
+
+        records = records.batch(self.window).enumerate().skip(skip // self.window)
+        records = records.map(shuffled).unbatch().skip(skip % self.window)
+        if keys_only:
+            return records.map(lambda key: key)
+
+        def with_seed(key, encoded, label):
+            item = tf.strings.to_hash_bucket_fast(key, 2**32)
+            return key, encoded, label, self.shards.item_seed(epoch, item)
+
+        return records.map(with_seed)
+
+    def one_pass(self):
+        """One epoch per iteration, as `EpochOrder.one_pass` (`records`)."""
+        return self.shards.each_pass(self.records)
+
+    def begin_epoch(self, epoch):
+        self.shards.begin_epoch(epoch)
+
+    def seek(self, epoch, items=0, seed=None, left_out=()):
+        """The next iteration starts `items` good records into `epoch`,
+        passing over the records keyed in `left_out` (undecodable ones)
+        without counting them, as the run that trained them did. With
+        records left out, finding the place reads the epoch's keys up to it.
+        """
+        if seed is not None:
+            self.seed.assign(int(seed))
+        left_out = {key.encode() for key in left_out}
+        skip = int(items)
+        if left_out and skip:  # the place of the `items`-th kept record
+            skip = kept = 0
+            keys = self.records(epoch, keys_only=True).batch(4096)
+            for batch in keys.as_numpy_iterator():
+                kept_here = [key not in left_out for key in batch]
+                counted = np.cumsum(kept_here)
+                if kept + counted[-1] >= items:
+                    skip += int(np.searchsorted(counted, items - kept)) + 1
+                    break
+                kept, skip = kept + int(counted[-1]), skip + len(batch)
+        self.shards.epoch.assign(int(epoch))
+        self.shards.skip.assign(skip)
+
+    def state(self):
+        return self.shards.state()
+
+
+__all__ = ["EpochOrder", "RecordOrder"]

@@ -125,7 +125,8 @@ class PretrainingData:
             images // batch size when its count is known (an epoch, one
             pass, is a few steps shorter when files are skipped), else None.
         order: the `EpochOrder` a resumed run seeks (numpy images, a
-            shuffled photo reader of files), or None: the data starts where
+            shuffled photo reader of files; a TFRecord reader's
+            `RecordOrder`), or None: the data starts where
             it starts.
     """
 
@@ -152,8 +153,10 @@ class PretrainingData:
 
         Numpy images count steps of the global batch over the whole stream
         (so `steps_per_epoch` may differ from an epoch of images); a photo
-        reader counts its batches into the pass, passing over the files the
-        run skipped as it did. Returns False when the order cannot be
+        reader (files or TFRecords) counts its batches into the pass,
+        passing over the files or records the run skipped as it did (a
+        TFRecord reader reads, without decoding, the records before the
+        place: `RecordOrder`). Returns False when the order cannot be
         sought (`order` None).
         """
         if self.order is None:
@@ -166,8 +169,10 @@ class PretrainingData:
             epoch, step = divmod(position, per_epoch)
             order.seek(epoch, step * order.batch_size, state.get("seed"))
             return True
-        paths = {path: index for index, path in enumerate(self.info.file_paths)}
-        left_out = [paths[path] for path in state.get("skipped", ()) if path in paths]
+        left_out = state.get("skipped", ())
+        if isinstance(order, EpochOrder):  # a photo reader's: file indices
+            paths = {path: index for index, path in enumerate(self.info.file_paths)}
+            left_out = [paths[path] for path in left_out if path in paths]
         order.seek(epoch, step * self.info.batch_size, state.get("seed"), left_out)
         return True
 

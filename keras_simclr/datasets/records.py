@@ -17,10 +17,12 @@ import tensorflow as tf
 
 from keras_simclr.datasets import decode, encoded_images
 from keras_simclr.datasets.image_files import list_image_files, process_context
+from keras_simclr.datasets.order import RecordOrder
 
 AUTOTUNE = tf.data.AUTOTUNE
 LOGGER = logging.getLogger("keras_simclr")
-# Records in a record reader's shuffle buffer unless `shuffle_buffer` says.
+# Records shuffled together (a record reader's window, `RecordOrder`) unless
+# `shuffle_buffer` says.
 SHUFFLE_BUFFER = 10_000
 
 
@@ -56,9 +58,13 @@ def tfrecord_images(
             its share of the TFRecord files.
         **options: the options every reader shares, documented in
             `ReaderOptions`: `crop_area`, `aspect_ratio`, `shuffle`, `seed`,
-            `on_error`, `drop_remainder`, `shuffle_buffer` (records in the
-            buffer on top of shuffling the file order; default 10,000) and
-            `max_pixels`.
+            `on_error`, `drop_remainder`, `shuffle_buffer` (records
+            shuffled together on top of shuffling the file order; default
+            10,000; in "pretrain" mode a window of that many records is
+            held in memory, about 1 GB of ImageNet's) and `max_pixels`.
+            In "pretrain" mode the order is a `RecordOrder`: a resumed run
+            seeks the middle of an epoch by reading (not decoding) the
+            records before it.
 
     Returns:
         A `tf.data.Dataset` with `file_paths` (the TFRecord files) and
@@ -125,14 +131,24 @@ def tfrecord_images(
         # (`read_shards` names them).
         return tf.data.TFRecordDataset(name).ignore_errors().enumerate().map(parse)
 
-    # Evaluation reads the shards one after the other: its rows then follow
-    # `record_keys(files)` minus the skipped records.
-    items = names.interleave(
-        records_of,
-        cycle_length=1 if options.mode == "evaluate" else min(len(files), 16),
-        num_parallel_calls=AUTOTUNE,
-        deterministic=seed is not None or mode == "evaluate",
-    )
+    order = None
+    if options.mode == "pretrain" and shuffle and not options.input_service:
+        # Shards and records in an order a resumed run can seek to.
+        share = files
+        if input_context is not None:
+            shards = input_context.num_input_pipelines
+            share = files[input_context.input_pipeline_id :: shards]
+        order = RecordOrder(share, records_of, seed, options.shuffle_buffer, 16)
+        items = order.one_pass()
+    else:
+        # Evaluation reads the shards one after the other: its rows then
+        # follow `record_keys(files)` minus the skipped records.
+        items = names.interleave(
+            records_of,
+            cycle_length=1 if options.mode == "evaluate" else min(len(files), 16),
+            num_parallel_calls=AUTOTUNE,
+            deterministic=seed is not None or mode == "evaluate",
+        )
     return encoded_images.build(
         items,
         options,
@@ -143,6 +159,7 @@ def tfrecord_images(
         num_items=None if input_context is not None else num_records,
         total_items=num_records,
         shares=1 if input_context is None else input_context.num_input_pipelines,
+        order=order,
     )
 
 
