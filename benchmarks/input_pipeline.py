@@ -117,6 +117,16 @@ def make_photos(folder, count, seed=0):
     return paths
 
 
+def photo_paths(folder, count):
+    """`(folder, paths)`: up to `count` of the user's own photos in `folder`
+    (read as they are), or with `folder` None `count` made by `make_photos`
+    (kept in a temporary folder between runs)."""
+    if folder:
+        return folder, ks.datasets.list_image_files(folder)[0][:count]
+    folder = os.path.join(tempfile.gettempdir(), "keras_simclr_realistic_photos_v2")
+    return folder, make_photos(folder, count)
+
+
 def rates(pipelines, passes):
     """Median images/s of whole passes, images/s once the iterator exists (the
     set-up left out) and set-up seconds of each `(dataset, count)` pipeline.
@@ -238,12 +248,7 @@ def main():
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--images-per-pass", type=int, default=2400)
     args = parser.parse_args()
-    if args.folder:  # the user's own photos, read as they are
-        folder = args.folder
-        paths = ks.datasets.list_image_files(folder)[0][: args.files]
-    else:
-        folder = os.path.join(tempfile.gettempdir(), "keras_simclr_realistic_photos_v2")
-        paths = make_photos(folder, args.files)
+    folder, paths = photo_paths(args.folder, args.files)
     sizes = [
         tuple(tf.shape(tf.io.decode_image(tf.io.read_file(p))).numpy()[:2])
         for p in paths

@@ -34,7 +34,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras_simclr as ks  # noqa: E402, I001  (first: oneDNN on)
 from keras_simclr.datasets.records import record_keys  # noqa: E402
 
-from input_pipeline import make_photos  # noqa: E402  (benchmarks/)
+from input_pipeline import photo_paths  # noqa: E402  (benchmarks/)
 
 
 def first_batch_s(data, epoch, step, state, times=3):
@@ -59,12 +59,7 @@ def main():
     parser.add_argument("--window", type=int, default=1000)
     parser.add_argument("--left-out", type=int, default=2)
     args = parser.parse_args()
-    if args.folder:
-        paths = ks.datasets.list_image_files(args.folder)[0][: args.files]
-    else:
-        folder = os.path.join(tempfile.gettempdir(), "keras_simclr_realistic_photos_v2")
-        paths = make_photos(folder, args.files)
-    paths = paths * args.repeat
+    paths = photo_paths(args.folder, args.files)[1] * args.repeat
     shards = ks.datasets.write_tfrecords(
         paths, tempfile.mkdtemp(), shards=args.shards, labels=None
     )
