@@ -170,8 +170,10 @@ def fit_from_checkpoint(keras_fit, model, data, epochs, callbacks, **fit_argumen
     if not data.seek(epoch, step, start.data) and step:
         LOGGER.warning(
             "keras-simclr: resuming %s, but this data's order cannot be sought "
-            "(numpy images', photo folders' and TFRecords' can; tfds, a tf.data "
-            "of your own and the tf.data service cannot): the rest of the epoch "
+            "(numpy images' can, and photo folders' and TFRecords' on one "
+            "process; on several, a reader's epochs straddle its passes; tfds, "
+            "a tf.data of your own and the tf.data service cannot): the rest of "
+            "the epoch "
             "trains %s steps from the data's own start.",
             start,
             "its remaining" if steps is None else steps - step,

@@ -224,15 +224,15 @@ def test_missing_variables_are_named():
     assert "docs/distributed.md" in message
 
 
-def two_runs_in_epoch_2(backend, tmp_path):
-    """Two processes of a 2-epoch multi-worker `pretrain` on the digits,
-    returned once process 0 prints "Epoch 2/": `(command, output, processes,
-    what process 0 printed so far)`."""
+def two_runs_in_epoch_2(backend, tmp_path, *data):
+    """Two processes of a 2-epoch multi-worker `pretrain` on the digits (or
+    `data`: more arguments), returned once process 0 prints "Epoch 2/":
+    `(command, output, processes, what process 0 printed so far)`."""
     output = tmp_path / "model.keras"
     command = cli(
         "pretrain", "--strategy", "multi-worker", "--epochs", 2, "--batch-size",
         128, "--width", 0.0625, "--image-size", 16, "--verbose", 2, "--no-probe",
-        "--output", output,
+        "--output", output, *data,
     )  # fmt: skip
     processes = start_processes(command, backend)
     lines = []
@@ -307,3 +307,38 @@ def test_sigterm_to_one_process_checkpoints_all_at_one_step(backend, tmp_path):
     assert f"resuming {stopped_at[0]}" in outputs[0]
     model = keras.models.load_model(output)
     assert int(model.optimizer.iterations) == 2 * (1437 // 128)  # digits' train
+
+
+@pytest.mark.slow  # 2 processes x 2 runs on a TFRecord folder: 70 s
+def test_sigterm_to_one_process_of_a_tfrecord_run_resumes_at_its_step(tmp_path):
+    # On several processes a reader's epochs straddle its passes (each
+    # process runs the planned steps): the resumed epoch is not sought, says
+    # so, and the run still ends at 2 epochs' steps.
+    photos = tmp_path / "photos"
+    rng = np.random.default_rng(0)
+    for index in range(400):
+        image = rng.integers(0, 256, (20, 24, 3), "uint8")
+        write(photos / f"c{index % 2}" / f"p{index:03d}.jpg", image)
+    records = str(tmp_path / "records")
+    ks.datasets.write_tfrecords(photos, records, shards=4)
+    data = ("--dataset", records, "--batch-size", 32)
+    command, output, (first, second), lines = two_runs_in_epoch_2(
+        "tensorflow", tmp_path, *data
+    )
+    try:
+        second.send_signal(signal.SIGTERM)
+        outputs = [lines + first.communicate(timeout=90)[0]]
+        outputs.append(second.communicate(timeout=90)[0])
+    finally:
+        first.kill()
+        second.kill()
+    for process, text in zip((first, second), outputs):
+        assert process.returncode == 143, text[-3000:]
+    position = ks.callbacks.checkpoint_position(str(output) + ".backup")
+    assert position is not None and position.epoch == 1 and position.step > 0
+    outputs = run_processes([*command, "--resume"], "tensorflow")
+    assert f"resuming at epoch 2, step {position.step}" in outputs[0], outputs[0]
+    assert "a reader's epochs straddle its passes" in outputs[0]
+    steps = int(re.search(r"2 epochs x (\d+) steps", outputs[0]).group(1))
+    model = keras.models.load_model(output)
+    assert int(model.optimizer.iterations) == 2 * steps
