@@ -95,6 +95,7 @@ def results(path):
         ("jax", "arrays"),
         # 137 s on 2 cores: -m slow (the photo folder runs on TensorFlow above)
         pytest.param("jax", "photo folder", marks=pytest.mark.slow),
+        pytest.param("jax", "TFRecords", marks=pytest.mark.slow),
     ],
 )
 def test_sigterm_mid_epoch_then_resume_trains_what_an_uninterrupted_run_does(
