@@ -157,8 +157,6 @@ class EpochOrder:
         return {"seed": int(self.seed.numpy())}
 
 
-
-
 class RecordOrder:
     """The order of a TFRecord reader's records in each epoch, which a
     resumed run can seek to: the shards in an `EpochOrder` of `(seed,
