@@ -248,6 +248,19 @@ def two_runs_in_epoch_2(backend, tmp_path, *data):
     return command, output, processes, "".join(lines)
 
 
+def sigterm_to_the_second(first, second, lines):
+    """Sends SIGTERM to process 1 only; both outputs once both have ended
+    (process 0's after `lines`, what it printed before)."""
+    try:
+        second.send_signal(signal.SIGTERM)
+        outputs = [lines + first.communicate(timeout=90)[0]]
+        outputs.append(second.communicate(timeout=90)[0])
+    finally:
+        first.kill()
+        second.kill()
+    return outputs
+
+
 @pytest.mark.parametrize(
     "backend", ["tensorflow", pytest.param("jax", marks=pytest.mark.slow)]
 )  # JAX: 87 s
@@ -282,13 +295,7 @@ def test_sigterm_to_one_process_checkpoints_all_at_one_step(backend, tmp_path):
     # write one checkpoint of the position, exit 143; --resume on both ends
     # at the run's 2 epochs' step count.
     command, output, (first, second), lines = two_runs_in_epoch_2(backend, tmp_path)
-    try:
-        second.send_signal(signal.SIGTERM)
-        outputs = [lines + first.communicate(timeout=90)[0]]
-        outputs.append(second.communicate(timeout=90)[0])
-    finally:
-        first.kill()
-        second.kill()
+    outputs = sigterm_to_the_second(first, second, lines)
     for process, text in zip((first, second), outputs):
         assert process.returncode == 143, text[-3000:]
         assert "keras-simclr: stopped by SIGTERM at epoch 2, step" in text, text[-3000:]
@@ -325,13 +332,7 @@ def test_sigterm_to_one_process_of_a_tfrecord_run_resumes_at_its_step(tmp_path):
     command, output, (first, second), lines = two_runs_in_epoch_2(
         "tensorflow", tmp_path, *data
     )
-    try:
-        second.send_signal(signal.SIGTERM)
-        outputs = [lines + first.communicate(timeout=90)[0]]
-        outputs.append(second.communicate(timeout=90)[0])
-    finally:
-        first.kill()
-        second.kill()
+    outputs = sigterm_to_the_second(first, second, lines)
     for process, text in zip((first, second), outputs):
         assert process.returncode == 143, text[-3000:]
     position = ks.callbacks.checkpoint_position(str(output) + ".backup")
