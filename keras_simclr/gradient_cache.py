@@ -12,7 +12,7 @@ forward pass.
 
 The algorithm is written here once. Each backend supplies only the
 custom-gradient wiring and the two loops (`backend.current().cached_chunks`:
-`tf.custom_gradient` with chained chunks, `jax.custom_vjp` over
+`tf.custom_gradient` over `tf.while_loop`, `jax.custom_vjp` over
 `lax.scan`, a `torch.autograd.Function`), since Keras has no
 backend-neutral custom gradient. Keras's own train step is unchanged: it
 differentiates the loss, and the cached backward runs where the projections
@@ -98,6 +98,13 @@ def chunk_forward(encoder, head, training):
         )
         return features, projections, [*encoder_state, *head_state]
 
+    # Whether the forward all-reduces (synchronised BatchNorm): the
+    # TensorFlow backend then cannot run the chunks in a `tf.while_loop`.
+    forward.synchronizes = any(
+        getattr(sublayer, "synchronized", False)
+        for layer in (encoder, head)
+        for sublayer in layer._flatten_layers()
+    )
     return forward
 
 

@@ -26,8 +26,8 @@ WORKER = os.path.join(os.path.dirname(__file__), "workers", "chunked_step.py")
 TORCH = importlib.util.find_spec("torch") is not None
 
 
-def check(result):
-    for case in ("plain", "batch_norm"):
+def check(result, cases=("plain", "batch_norm")):
+    for case in cases:
         differences = result[case]
         assert differences["trained"] > 1e-3, result  # the steps did train
         assert differences["loss"] < 1e-5, result
@@ -68,7 +68,8 @@ def test_chunked_training_matches_its_oracles(backend, mode, tmp_path):
         timeout=600,
     )
     assert result.returncode == 0, result.stderr[-4000:]
-    check(json.loads(output.read_text()))
+    synchronized = ("synchronized_batch_norm",) if mode == "mirrored" else ()
+    check(json.loads(output.read_text()), ("plain", "batch_norm", *synchronized))
 
 
 @pytest.mark.parametrize("devices", [1, 2])

@@ -230,14 +230,80 @@ def on_import():
 def cached_chunks(forward, chunks, trainable, non_trainable):
     """`gradient_cache`'s two passes as one `tf.custom_gradient` op.
 
-    Each chunk's pass waits for the previous one (control dependencies), so
-    TensorFlow's executor holds one chunk's activations at a time.
+    Both passes are `tf.while_loop`s over the chunks: the graph holds one
+    chunk's encoder and TensorFlow's executor one chunk's activations at a
+    time. (Unrolled in Python, the graph, and the memory to optimise and
+    run it, grew with the number of chunks: ~45 MB a chunk for ResNet-18
+    x0.25, docs/benchmarks.md.) Synchronised BatchNorm all-reduces inside
+    the encoder, which a `tf.while_loop` body cannot hold under a
+    `tf.distribute` strategy (`merge_call`): those run `_unrolled_chunks`.
 
     Returns:
         `(features, projections, non_trainable)`: `(G, n, D)`, `(G, n, d)`
         and the state after pass 1; the gradient of the projections reaches
         `trainable` by encoding each chunk again.
     """
+    groups = chunks.shape[0]
+    if getattr(forward, "synchronizes", False):
+        return _unrolled_chunks(forward, chunks, trainable, non_trainable)
+
+    @tf.custom_gradient
+    def run(chunks, *trainable):
+        def encode(index, state, features, projections):
+            h, z, state = forward(list(trainable), list(state), chunks[index])
+            return (
+                index + 1,
+                state,
+                features.write(index, h),
+                projections.write(index, z),
+            )
+
+        def arrays(first):  # chunk 0, encoded before the loop, gives the shapes
+            array = tf.TensorArray(first.dtype, groups, element_shape=first.shape)
+            return array.write(0, first)
+
+        h, z, state = forward(list(trainable), list(non_trainable), chunks[0])
+        _, state, features, projections = tf.while_loop(
+            lambda index, *_: index < groups,
+            encode,
+            (tf.constant(1), state, arrays(h), arrays(z)),
+            parallel_iterations=1,
+        )
+
+        def gradient(*upstream):
+            d_projections = upstream[1]
+
+            def accumulate(index, totals):
+                with tf.GradientTape() as tape:
+                    tape.watch(trainable)
+                    z = forward(list(trainable), list(non_trainable), chunks[index])[1]
+                grads = tape.gradient(
+                    z, trainable, output_gradients=d_projections[index]
+                )
+                grads = [
+                    tf.zeros_like(t) if g is None else g
+                    for t, g in zip(trainable, grads)
+                ]
+                return index + 1, [total + grad for total, grad in zip(totals, grads)]
+
+            _, totals = tf.while_loop(
+                lambda index, _: index < groups,
+                accumulate,
+                (tf.constant(0), [tf.zeros_like(value) for value in trainable]),
+                parallel_iterations=1,
+            )
+            return (None, *totals)
+
+        return (features.stack(), projections.stack(), *state), gradient
+
+    features, projections, *state = run(chunks, *trainable)
+    return tf.stop_gradient(features), projections, state
+
+
+def _unrolled_chunks(forward, chunks, trainable, non_trainable):
+    """`cached_chunks` unrolled in Python, each chunk's pass waiting for the
+    previous one (control dependencies): the graph grows with the chunks,
+    but an all-reduce inside the encoder (synchronised BatchNorm) works."""
 
     @tf.custom_gradient
     def run(chunks, *trainable):

@@ -93,9 +93,9 @@ def tfrecord_images(
         files = sorted(os.fspath(f) for f in file_pattern)
     if not files:
         raise ValueError(f"No TFRecord files match {file_pattern!r}.")
-    names = tf.data.Dataset.from_tensor_slices(files)
     if input_context is None and options.mode == "pretrain":
         input_context = process_context()  # a process's share of the shards
+    share = files
     if input_context is not None:
         if len(files) < input_context.num_input_pipelines:
             raise ValueError(
@@ -103,11 +103,8 @@ def tfrecord_images(
                 f"{input_context.num_input_pipelines} input pipelines; write at "
                 "least one shard per worker (make-tfrecords --shards N)."
             )
-        names = names.shard(
-            input_context.num_input_pipelines, input_context.input_pipeline_id
-        )
-    if shuffle:
-        names = names.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
+        pipelines = input_context.num_input_pipelines
+        share = files[input_context.input_pipeline_id :: pipelines]
     features = {
         image_key: tf.io.FixedLenFeature([], tf.string),
         FILENAME_KEY: tf.io.FixedLenFeature([], tf.string, default_value=""),
@@ -134,15 +131,14 @@ def tfrecord_images(
     order = None
     if options.mode == "pretrain" and shuffle and not options.input_service:
         # Shards and records in an order a resumed run can seek to.
-        share = files
-        if input_context is not None:
-            shards = input_context.num_input_pipelines
-            share = files[input_context.input_pipeline_id :: shards]
         order = RecordOrder(share, records_of, seed, options.shuffle_buffer, 16)
         items = order.one_pass()
     else:
         # Evaluation reads the shards one after the other: its rows then
         # follow `record_keys(files)` minus the skipped records.
+        names = tf.data.Dataset.from_tensor_slices(share)
+        if shuffle:
+            names = names.shuffle(len(share), seed=seed, reshuffle_each_iteration=True)
         items = names.interleave(
             records_of,
             cycle_length=1 if options.mode == "evaluate" else min(len(files), 16),

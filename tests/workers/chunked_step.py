@@ -18,6 +18,7 @@ over two logical CPUs (TensorFlow): each replica chunks its share, the
 negatives stay global.
 """
 
+import functools
 import json
 import os
 import sys
@@ -48,12 +49,12 @@ def plain_model(chunk_size):
     )
 
 
-def resnet_model(chunk_size):
+def resnet_model(chunk_size, synchronized=False):
     from harness import tiny_model
 
     import keras_simclr as ks
 
-    model = tiny_model()
+    model = tiny_model(synchronized=synchronized)
     return ks.SimCLRModel(
         model.encoder,
         model.projection_head,
@@ -127,6 +128,12 @@ def run(output, mode=None):
         "backend": keras.backend.backend(),
         "mode": mode,
     }
+    if mode == "mirrored":  # global BN all-reduces inside each chunk's pass
+        synchronized = functools.partial(resnet_model, synchronized=True)
+        result["synchronized_batch_norm"] = largest_difference(
+            train(synchronized, 4, cache=False, scope=scope),
+            train(synchronized, 4, scope=scope),
+        )
     with open(output, "w") as file:
         json.dump(result, file)
     return result
