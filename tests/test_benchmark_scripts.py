@@ -18,11 +18,7 @@ BENCHMARKS = os.path.join(
 SCRIPT = os.path.join(BENCHMARKS, "gpu_train.py")
 
 
-# JAX's dry run is -m slow (28 s; `.ci/run` runs it): the script's code is
-# the same on both backends but for the backend name.
-@pytest.mark.parametrize(
-    "backend", ["tensorflow", pytest.param("jax", marks=pytest.mark.slow)]
-)
+@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
 def test_gpu_benchmark_dry_run(backend):
     tiny = ["--depth", "18", "--width", "0.0625", "--image-size", "32"]
     tiny += ["--batch-size", "8", "--steps", "2", "--warmup", "1", "--photos", "8"]

@@ -138,12 +138,7 @@ def service_processes(tmp_path_factory):
         process.wait()
 
 
-# JAX's variant is -m slow (44 s on 2 cores; `.ci/run` runs it): the
-# service and its workers are tf.data on every backend, the trainer's side
-# is the same data road JAX's other default tests take.
-@pytest.mark.parametrize(
-    "backend", ["tensorflow", pytest.param("jax", marks=pytest.mark.slow)]
-)
+@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
 def test_a_worker_killed_mid_run_comes_back_and_the_run_goes_on(
     backend, service_processes, tmp_path
 ):

@@ -131,11 +131,11 @@ def probe_table(output):
     return rows[1].split("|", 1)[1].strip()
 
 
-# -m slow (68 s on TensorFlow, 99 s on JAX, 2 cores; `.ci/run` runs it):
-# the default suite has two TensorFlow workers decode their halves of a
-# photo folder (test_distributed_training.py).
-@pytest.mark.slow
-@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
+# JAX's variant is -m slow (99 s on 2 cores): the default suite's other
+# two-process tests run on both backends.
+@pytest.mark.parametrize(
+    "backend", ["tensorflow", pytest.param("jax", marks=pytest.mark.slow)]
+)
 def test_a_photo_folder_over_two_processes(backend, tmp_path):
     # The documented use: the same command on every process. Each reads its
     # share of the files (bad files in process 0's share only), both run
@@ -289,11 +289,7 @@ def test_a_killed_process_stops_the_other_and_the_run_resumes(backend, tmp_path)
     assert int(model.optimizer.iterations) == 2 * (1437 // 128)  # digits' train
 
 
-# JAX's variant is -m slow (88 s on 2 cores; `.ci/run` runs it): JAX's
-# SIGTERM and resume run in the default suite on one process (test_preemption).
-@pytest.mark.parametrize(
-    "backend", ["tensorflow", pytest.param("jax", marks=pytest.mark.slow)]
-)
+@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
 def test_sigterm_to_one_process_checkpoints_all_at_one_step(backend, tmp_path):
     # SIGTERM to process 1 in epoch 2: both processes agree after that step,
     # write one checkpoint of the position, exit 143; --resume on both ends

@@ -25,18 +25,7 @@ def test_there_are_six_example_notebooks():
     ]
 
 
-# The quick start runs in the default suite; the other five (20-30 s each on
-# 2 cores) are -m slow, which `.ci/run` runs too.
-@pytest.mark.parametrize(
-    "path",
-    [
-        pytest.param(
-            path, marks=[] if "01_" in os.path.basename(path) else pytest.mark.slow
-        )
-        for path in NOTEBOOKS
-    ],
-    ids=os.path.basename,
-)
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=os.path.basename)
 def test_notebook_runs(path, tmp_path, monkeypatch):
     monkeypatch.setenv("KERAS_SIMCLR_SMALL", "1")
     monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "3")

@@ -91,11 +91,9 @@ def results(path):
     [
         ("tensorflow", "arrays"),
         ("tensorflow", "photo folder"),
+        ("tensorflow", "TFRecords"),
         ("jax", "arrays"),
-        # -m slow (52-137 s each on 2 cores; `.ci/run` runs them): the
-        # default suite seeks TFRecords in
-        # test_a_sought_tfrecord_reader_cuts_the_records_of_an_uninterrupted_pass.
-        pytest.param("tensorflow", "TFRecords", marks=pytest.mark.slow),
+        # 137 s on 2 cores: -m slow (the photo folder runs on TensorFlow above)
         pytest.param("jax", "photo folder", marks=pytest.mark.slow),
         pytest.param("jax", "TFRecords", marks=pytest.mark.slow),
     ],
